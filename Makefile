@@ -1,0 +1,41 @@
+# The commands people and CI share. Each target creates/updates .venv itself,
+# from a machine with only Python 3.11, pip and make.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# Pinned versions of every dependency (regenerate with `make lock`).
+LOCK := requirements.lock
+PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: demo test lint bench lock clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed-base: $(BIN)/python pyproject.toml $(LOCK)
+	$(PIP) install -c $(LOCK) -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed-base
+	$(PIP) install -c $(LOCK) -e '.[dev]'
+	touch $@
+
+demo: $(VENV)/.installed-base
+	$(BIN)/python examples/demo/main.py
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+bench: $(VENV)/.installed-base
+	$(BIN)/python bench/tracking.py
+
+lock: $(VENV)/.installed-dev
+	$(PIP) freeze --exclude-editable | grep -v '^keel' > $(LOCK)
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

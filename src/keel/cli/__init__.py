@@ -1,0 +1,1 @@
+"""The ``keel`` command line: parse, call the Python API, render with Rich."""

@@ -1,0 +1,60 @@
+"""``keel experiments list|create|delete|restore``."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from keel.entities import ACTIVE, DELETED
+from keel.store import SqlStore
+
+app = typer.Typer(no_args_is_help=True, help="Create, list and delete experiments.")
+console = Console()
+
+
+def _store() -> SqlStore:
+    from keel.tracking import session
+
+    return session.workspace().store
+
+
+@app.command("list")
+def list_(all_: bool = typer.Option(False, "--all", help="include deleted experiments"),
+          as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+    """List experiments."""
+    exps = _store().list_experiments(include_deleted=all_)
+    if as_json:
+        typer.echo(json.dumps([e.to_dict() for e in exps], indent=2))
+        return
+    table = Table("id", "name", "description", "created", "state")
+    for e in exps:
+        created = datetime.fromtimestamp(e.created_at / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+        table.add_row(str(e.id), e.name, e.description, created, e.lifecycle)
+    console.print(table)
+
+
+@app.command()
+def create(name: str, description: str = typer.Option("", "--description", "-d")) -> None:
+    """Create an experiment."""
+    from keel.tracking.api import create_experiment
+
+    exp = create_experiment(name, description)
+    console.print(f"Created experiment [bold]{exp.name}[/] (id {exp.id})")
+
+
+@app.command()
+def delete(name: str) -> None:
+    """Soft-delete an experiment (its runs stay; restore undoes it)."""
+    _store().set_experiment_lifecycle(name, DELETED)
+    console.print(f"Deleted experiment [bold]{name}[/] (undo: keel experiments restore {name})")
+
+
+@app.command()
+def restore(name: str) -> None:
+    """Restore a deleted experiment."""
+    _store().set_experiment_lifecycle(name, ACTIVE)
+    console.print(f"Restored experiment [bold]{name}[/]")

@@ -1,0 +1,158 @@
+"""``keel runs list|show|compare|delete|restore``."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+
+import typer
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from keel.entities import DELETED, Run
+from keel.store import SqlStore
+
+app = typer.Typer(no_args_is_help=True, help="List, inspect, compare and delete runs.")
+console = Console()
+STATUS_STYLE = {"FINISHED": "green", "FAILED": "red", "KILLED": "yellow", "RUNNING": "cyan"}
+
+
+def _store() -> SqlStore:
+    from keel.tracking import session
+
+    return session.workspace().store
+
+
+def _when(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _number(value: float) -> str:
+    return f"{value:.6g}" if math.isfinite(value) else str(value)
+
+
+def _status(run: Run) -> Text:
+    return Text(run.status, style=STATUS_STYLE.get(run.status, ""))
+
+
+@app.command("list")
+def list_(experiment: list[str] = typer.Option(None, "--experiment", "-e",
+                                               help="experiment name (repeatable)"),
+          filter_: str = typer.Option("", "--filter", "-f",
+                                      help="e.g. \"metrics.acc > 0.9 AND params.model = 'rf'\""),
+          order_by: list[str] = typer.Option(None, "--order-by", "-o",
+                                             help="e.g. 'metrics.acc DESC' (repeatable)"),
+          max_results: int = typer.Option(100, "--max-results", "-n"),
+          all_: bool = typer.Option(False, "--all", help="include deleted runs"),
+          as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+    """List runs, newest first, filtered and ordered like search_runs."""
+    store = _store()
+    exp_ids = [store.get_experiment(e).id for e in experiment] if experiment else None
+    found = store.search_runs(exp_ids, filter_, order_by or [], max_results,
+                              include_deleted=all_)
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in found], indent=2))
+        return
+    metric_keys = sorted({k for r in found for k in r.metrics})[:5]
+    table = Table("run", "name", "experiment", "status", "started", "duration",
+                  *[f"[magenta]{k}" for k in metric_keys], title=f"{len(found)} runs")
+    for r in found:
+        duration = f"{r.duration_s:.1f}s" if r.duration_s is not None else "-"
+        table.add_row(r.id[:12], r.name, r.experiment, _status(r), _when(r.start_time),
+                      duration, *[_number(r.metrics[k]) if k in r.metrics else "" for k in
+                                  metric_keys])
+    console.print(table)
+
+
+@app.command()
+def show(run_id: str = typer.Argument(..., help="run id or a unique prefix of it"),
+         as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+    """Everything about one run: params, metrics, tags, provenance, artifacts."""
+    store = _store()
+    run = store.get_run(store.resolve_run_id(run_id))
+    artifacts = store.list_artifacts(run.id)
+    children = store.child_runs(run.id)
+    if as_json:
+        data = run.to_dict() | {"artifacts": [a.to_dict() for a in artifacts],
+                                "children": children}
+        typer.echo(json.dumps(data, indent=2))
+        return
+    head = Table.grid(padding=(0, 2))
+    rows: list[tuple[str, str | Text]] = [
+        ("run", run.id), ("name", run.name), ("experiment", run.experiment),
+        ("status", _status(run)), ("user", run.user), ("started", _when(run.start_time)),
+        ("ended", _when(run.end_time)), ("parent", run.parent_id or "-"),
+        ("children", ", ".join(children) or "-"),
+        ("deleted", "yes" if run.lifecycle == DELETED else "no")]
+    for label, cell in rows:
+        head.add_row(Text(label, style="bold"), cell)
+    parts: list = [head]
+    parts.append(_kv_table("params", run.params))
+    metrics = Table("metric", "latest", "points", title="metrics", title_justify="left")
+    for key, value in sorted(run.metrics.items()):
+        metrics.add_row(key, _number(value), str(len(store.metric_history(run.id, key))))
+    parts.append(metrics)
+    user_tags = {k: v for k, v in run.tags.items() if not k.startswith("keel.")}
+    origin = {k.removeprefix("keel."): v for k, v in run.tags.items() if k.startswith("keel.")}
+    parts.append(_kv_table("tags", user_tags))
+    parts.append(_kv_table("provenance", origin))
+    files = Table("artifact", "size", "digest", title="artifacts", title_justify="left")
+    for a in artifacts:
+        files.add_row(a.path, f"{a.size:,} B", a.digest[:16])
+    parts.append(files)
+    if run.error:
+        parts.append(Panel(run.error.strip(), title="error", border_style="red"))
+    console.print(Panel(Group(*parts), title=f"run {run.name}"))
+
+
+def _kv_table(title: str, items: dict[str, str]) -> Table:
+    table = Table("key", "value", title=title, title_justify="left")
+    for key, value in sorted(items.items()):
+        table.add_row(key, value)
+    return table
+
+
+@app.command()
+def compare(run_ids: list[str] = typer.Argument(..., help="two or more run ids (prefixes ok)"),
+            as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+    """Params and metrics side by side; rows whose values differ are highlighted."""
+    store = _store()
+    found = [store.get_run(store.resolve_run_id(r)) for r in run_ids]
+    rows: list[tuple[str, list[str]]] = [("status", [r.status for r in found])]
+    for key in sorted({k for r in found for k in r.params}):
+        rows.append((f"params.{key}", [r.params.get(key, "") for r in found]))
+    for key in sorted({k for r in found for k in r.metrics}):
+        rows.append((f"metrics.{key}", [_number(r.metrics[key]) if key in r.metrics else ""
+                                        for r in found]))
+    if as_json:
+        typer.echo(json.dumps({"runs": [r.id for r in found],
+                               "rows": {name: values for name, values in rows}}, indent=2))
+        return
+    table = Table("", *[f"{r.name}\n[dim]{r.id[:12]}" for r in found],
+                  title="differences highlighted")
+    for name, values in rows:
+        differs = len(set(values)) > 1
+        style = "bold yellow" if differs else "dim"
+        table.add_row(Text(name, style=style), *[Text(v, style=style) for v in values])
+    console.print(table)
+
+
+@app.command()
+def delete(run_id: str) -> None:
+    """Soft-delete a run (hidden from lists and search; `restore` undoes it)."""
+    store = _store()
+    run = store.set_run_lifecycle(store.resolve_run_id(run_id), DELETED)
+    console.print(f"Deleted run {run.id} (undo: keel runs restore {run.id})")
+
+
+@app.command()
+def restore(run_id: str) -> None:
+    """Restore a deleted run."""
+    store = _store()
+    run = store.set_run_lifecycle(store.resolve_run_id(run_id), "active")
+    console.print(f"Restored run {run.id}")

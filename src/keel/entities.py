@@ -1,0 +1,87 @@
+"""Values the tracking layer stores and returns: frozen dataclasses, no behaviour.
+
+A leaf module (imports nothing from keel) so that the store below and the
+domain above can both speak in these terms.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+RUN_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+ACTIVE, DELETED = "active", "deleted"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A named group of runs."""
+
+    id: int
+    name: str
+    description: str
+    lifecycle: str
+    created_at: int
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    """One logged value of a metric: NaN and +-inf are kept as such."""
+
+    key: str
+    value: float
+    step: int
+    timestamp: int  # milliseconds since the epoch
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A file of a run: its relative path and the blob holding its bytes."""
+
+    path: str
+    digest: str
+    size: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Run:
+    """A stored run: what it is, and what was logged to it (latest metric values)."""
+
+    id: str
+    experiment_id: int
+    experiment: str
+    name: str
+    status: str
+    start_time: int
+    end_time: int | None
+    user: str
+    parent_id: str | None
+    lifecycle: str
+    error: str | None
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float | None:
+        """Seconds between start and end, None while running."""
+        if self.end_time is None:
+            return None
+        return (self.end_time - self.start_time) / 1000
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        # JSON has no NaN/inf: render them as strings a reader can recognise.
+        data["metrics"] = {k: v if math.isfinite(v) else str(v) for k, v in self.metrics.items()}
+        return data

@@ -1,0 +1,73 @@
+"""One exception tree for keel: every error names what went wrong and how to fix it.
+
+Interfaces render these the same way everywhere: the CLI prints ``error:`` and
+``hint:`` lines and exits 1; the REST API answers ``status`` with a JSON body.
+"""
+
+from __future__ import annotations
+
+
+class KeelError(Exception):
+    """Root of every error keel raises on purpose.
+
+    Example: ``raise InvalidInput("metric 'acc' must be a number, got 'high'",
+    hint="pass a float or int")``
+    """
+
+    status = 400
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message} (hint: {self.hint})"
+        return self.message
+
+    def to_dict(self) -> dict[str, object]:
+        """The error as the REST API answers it."""
+        return {"error": self.message, "hint": self.hint, "status": self.status}
+
+
+class NotFound(KeelError, LookupError):
+    """A named thing (run, experiment, artifact, workspace) does not exist."""
+
+    status = 404
+
+
+class AlreadyExists(KeelError):
+    """Creating something whose name is taken."""
+
+    status = 409
+
+
+class InvalidInput(KeelError, ValueError):
+    """The caller passed a value keel cannot accept."""
+
+    status = 422
+
+
+class Conflict(KeelError):
+    """The request clashes with stored state (logging to a finished run...)."""
+
+    status = 409
+
+
+class Forbidden(KeelError):
+    """The caller may not do this."""
+
+    status = 403
+
+
+class CorruptData(KeelError):
+    """Stored bytes do not match their recorded digest."""
+
+    status = 500
+
+
+class IncompatibleVersion(KeelError):
+    """Stored data was written by a newer keel than this one."""
+
+    status = 409

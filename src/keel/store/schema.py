@@ -1,0 +1,108 @@
+"""Every table keel stores metadata in: the single source of truth for the schema.
+
+Alembic migrations under ``store/migrations`` must produce exactly this; a test
+compares the two. Timestamps are integer milliseconds since the epoch. A metric
+value of NULL means NaN: SQLite cannot store NaN in a REAL column.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+# Bump with every migration; a database at a revision this build does not know
+# was written by a newer keel and is refused.
+SCHEMA_REVISION = "0001"
+
+metadata = sa.MetaData()
+
+# SQLite only auto-increments INTEGER PRIMARY KEY, PostgreSQL wants a BIGINT.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+KEY = 250  # longest key accepted for params, metrics and tags
+
+experiments = sa.Table(
+    "experiments", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(256), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("lifecycle", sa.String(16), nullable=False, default="active"),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+experiment_tags = sa.Table(
+    "experiment_tags", metadata,
+    sa.Column("experiment_id", BigId, sa.ForeignKey("experiments.id"), primary_key=True),
+    sa.Column("key", sa.String(KEY), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+runs = sa.Table(
+    "runs", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("experiment_id", BigId, sa.ForeignKey("experiments.id"), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("parent_id", sa.String(32), sa.ForeignKey("runs.id"), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("start_time", sa.BigInteger, nullable=False),
+    sa.Column("end_time", sa.BigInteger, nullable=True),
+    sa.Column("user", sa.String(256), nullable=False),
+    sa.Column("lifecycle", sa.String(16), nullable=False, default="active"),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Index("ix_runs_experiment_start", "experiment_id", "start_time"),
+    sa.Index("ix_runs_parent", "parent_id"),
+)
+
+params = sa.Table(
+    "params", metadata,
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("key", sa.String(KEY), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Index("ix_params_key_value", "key", "value"),
+)
+
+tags = sa.Table(
+    "tags", metadata,
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("key", sa.String(KEY), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+metrics = sa.Table(
+    "metrics", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("key", sa.String(KEY), nullable=False),
+    sa.Column("value", sa.Double, nullable=True),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Index("ix_metrics_run_key_step", "run_id", "key", "step"),
+)
+
+# The newest point per (run, key), kept in step with `metrics` on every write,
+# so that search filters and sorts by metric without scanning the history.
+latest_metrics = sa.Table(
+    "latest_metrics", metadata,
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("key", sa.String(KEY), primary_key=True),
+    sa.Column("value", sa.Double, nullable=True),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Index("ix_latest_metrics_key_value", "key", "value"),
+)
+
+artifacts = sa.Table(
+    "artifacts", metadata,
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("path", sa.String(1024), primary_key=True),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+)
+
+# How far each spool file has been copied into the store. Updated in the same
+# transaction as the rows it covers, so a replay never loses or doubles a point.
+spool_offsets = sa.Table(
+    "spool_offsets", metadata,
+    sa.Column("spool", sa.String(200), primary_key=True),
+    sa.Column("run_id", sa.String(32), nullable=False),
+    sa.Column("offset", sa.BigInteger, nullable=False),
+)

@@ -1,0 +1,344 @@
+"""The metadata store on SQLAlchemy Core: embedded SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from keel.entities import ACTIVE, DELETED, Artifact, Experiment, MetricPoint, Run
+from keel.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from keel.store import migrate
+from keel.store import schema as t
+from keel.store.engine import create_engines, normalise_url, retry_locked
+from keel.store.filter import parse, parse_order_by
+from keel.store.search import apply_order, compile_filter
+
+
+def now_ms() -> int:
+    """Milliseconds since the epoch, the unit of every stored timestamp."""
+    return time.time_ns() // 1_000_000
+
+
+def open_store(store: str, lock_dir: Path | None = None) -> SqlStore:
+    """Open (and migrate) the metadata store at a path or URL."""
+    return SqlStore(normalise_url(store), lock_dir=lock_dir)
+
+
+def _nan_to_null(value: float) -> float | None:
+    return None if value != value else value
+
+
+def _null_to_nan(value: float | None) -> float:
+    return float("nan") if value is None else value
+
+
+class SqlStore:
+    """Metadata in a relational database; see :class:`keel.store.Store`."""
+
+    def __init__(self, url: str, lock_dir: Path | None = None) -> None:
+        self.url = url
+        self.reader, self.writer = create_engines(url)
+        lock = lock_dir / "migrate.lock" if lock_dir else None
+        migrate.upgrade(self.writer, lock)
+        self._insert = postgresql.insert if self.writer.dialect.name == "postgresql" \
+            else sqlite.insert
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.reader.dispose()
+        self.writer.dispose()
+
+    def _write(self, action: Any) -> Any:
+        def attempt() -> Any:
+            with self.writer.begin() as conn:
+                return action(conn)
+        return retry_locked(attempt)
+
+    # -- experiments -------------------------------------------------------
+
+    def create_experiment(self, name: str, description: str = "",
+                          tags: dict[str, str] | None = None) -> Experiment:
+        def action(conn: sa.Connection) -> int:
+            row = conn.execute(t.experiments.insert().values(
+                name=name, description=description, lifecycle=ACTIVE, created_at=now_ms()))
+            exp_id = row.inserted_primary_key[0]  # type: ignore[index]
+            if tags:
+                conn.execute(t.experiment_tags.insert(),
+                             [{"experiment_id": exp_id, "key": k, "value": v}
+                              for k, v in tags.items()])
+            return int(exp_id)
+
+        try:
+            exp_id = self._write(action)
+        except IntegrityError as exc:
+            existing = self.get_experiment(name)
+            hint = ("restore it with `keel experiments restore " + name + "`"
+                    if existing.lifecycle == DELETED else "pick another name")
+            raise AlreadyExists(f"experiment {name!r} already exists"
+                                + (" (deleted)" if existing.lifecycle == DELETED else ""),
+                                hint=hint) from exc
+        return self.get_experiment(exp_id)
+
+    def get_experiment(self, name_or_id: str | int) -> Experiment:
+        by_id = isinstance(name_or_id, int)
+        column = t.experiments.c.id if by_id else t.experiments.c.name
+        with self.reader.connect() as conn:
+            row = conn.execute(sa.select(t.experiments).where(column == name_or_id)).first()
+            if row is None:
+                raise NotFound(f"no experiment {name_or_id!r}",
+                               hint="list them with `keel experiments list`")
+            tags = dict(conn.execute(sa.select(t.experiment_tags.c.key,
+                                               t.experiment_tags.c.value)
+                                     .where(t.experiment_tags.c.experiment_id == row.id)).all())
+        return Experiment(id=row.id, name=row.name, description=row.description,
+                          lifecycle=row.lifecycle, created_at=row.created_at, tags=tags)
+
+    def get_or_create_experiment(self, name: str) -> Experiment:
+        try:
+            exp = self.get_experiment(name)
+        except NotFound:
+            try:
+                return self.create_experiment(name)
+            except AlreadyExists:  # another process created it meanwhile
+                exp = self.get_experiment(name)
+        if exp.lifecycle == DELETED:
+            raise Conflict(f"experiment {name!r} is deleted",
+                           hint=f"restore it with `keel experiments restore {name}` "
+                                "or use another name")
+        return exp
+
+    def list_experiments(self, include_deleted: bool = False) -> list[Experiment]:
+        query = sa.select(t.experiments.c.id).order_by(t.experiments.c.id)
+        if not include_deleted:
+            query = query.where(t.experiments.c.lifecycle == ACTIVE)
+        with self.reader.connect() as conn:
+            ids = conn.execute(query).scalars().all()
+        return [self.get_experiment(int(i)) for i in ids]
+
+    def set_experiment_lifecycle(self, name: str, lifecycle: str) -> Experiment:
+        exp = self.get_experiment(name)
+        self._write(lambda conn: conn.execute(
+            t.experiments.update().where(t.experiments.c.id == exp.id)
+            .values(lifecycle=lifecycle)))
+        return self.get_experiment(exp.id)
+
+    # -- runs --------------------------------------------------------------
+
+    def create_run(self, experiment_id: int, name: str, user: str, start_time: int,
+                   parent_id: str | None = None, tags: dict[str, str] | None = None,
+                   run_id: str | None = None) -> Run:
+        import uuid
+
+        new_id = run_id or uuid.uuid4().hex
+
+        def action(conn: sa.Connection) -> None:
+            conn.execute(t.runs.insert().values(
+                id=new_id, experiment_id=experiment_id, name=name, parent_id=parent_id,
+                status="RUNNING", start_time=start_time, user=user, lifecycle=ACTIVE))
+            if tags:
+                conn.execute(t.tags.insert(), [{"run_id": new_id, "key": k, "value": v}
+                                               for k, v in tags.items()])
+
+        try:
+            self._write(action)
+        except IntegrityError as exc:
+            raise NotFound(f"parent run {parent_id!r} does not exist",
+                           hint="pass the id of a stored run") from exc
+        return self.get_run(new_id)
+
+    def _run_rows(self, conn: sa.Connection, query: sa.Select[Any]) -> list[Any]:
+        cols = [*t.runs.c, t.experiments.c.name.label("experiment")]
+        return list(conn.execute(query.with_only_columns(*cols)).all())
+
+    def get_run(self, run_id: str) -> Run:
+        base = sa.select(t.runs).join(t.experiments).where(t.runs.c.id == run_id)
+        with self.reader.connect() as conn:
+            rows = self._run_rows(conn, base)
+            if not rows:
+                raise NotFound(f"no run {run_id!r}",
+                               hint="list runs with `keel runs list`")
+            return self._hydrate(conn, rows)[0]
+
+    def _hydrate(self, conn: sa.Connection, rows: list[Any]) -> list[Run]:
+        """Attach params, latest metrics and tags to run rows in three queries."""
+        ids = [row.id for row in rows]
+        params: dict[str, dict[str, str]] = {i: {} for i in ids}
+        metrics: dict[str, dict[str, float]] = {i: {} for i in ids}
+        tags: dict[str, dict[str, str]] = {i: {} for i in ids}
+        for chunk in _chunks(ids, 500):
+            for r in conn.execute(sa.select(t.params).where(t.params.c.run_id.in_(chunk))):
+                params[r.run_id][r.key] = r.value
+            for r in conn.execute(sa.select(t.latest_metrics)
+                                  .where(t.latest_metrics.c.run_id.in_(chunk))):
+                metrics[r.run_id][r.key] = _null_to_nan(r.value)
+            for r in conn.execute(sa.select(t.tags).where(t.tags.c.run_id.in_(chunk))):
+                tags[r.run_id][r.key] = r.value
+        return [Run(id=r.id, experiment_id=r.experiment_id, experiment=r.experiment,
+                    name=r.name, status=r.status, start_time=r.start_time,
+                    end_time=r.end_time, user=r.user, parent_id=r.parent_id,
+                    lifecycle=r.lifecycle, error=r.error, params=params[r.id],
+                    metrics=metrics[r.id], tags=tags[r.id]) for r in rows]
+
+    def end_run(self, run_id: str, status: str, end_time: int | None,
+                error: str | None = None) -> None:
+        self._write(lambda conn: conn.execute(
+            t.runs.update().where(t.runs.c.id == run_id)
+            .values(status=status, end_time=end_time, error=error)))
+
+    def reopen_run(self, run_id: str) -> Run:
+        run = self.get_run(run_id)
+        if run.lifecycle == DELETED:
+            raise Conflict(f"run {run_id} is deleted", hint=f"`keel runs restore {run_id}` first")
+        self._write(lambda conn: conn.execute(
+            t.runs.update().where(t.runs.c.id == run_id)
+            .values(status="RUNNING", end_time=None, error=None)))
+        return self.get_run(run_id)
+
+    def set_run_lifecycle(self, run_id: str, lifecycle: str) -> Run:
+        self.get_run(run_id)
+        self._write(lambda conn: conn.execute(
+            t.runs.update().where(t.runs.c.id == run_id).values(lifecycle=lifecycle)))
+        return self.get_run(run_id)
+
+    def resolve_run_id(self, prefix: str) -> str:
+        """The full id of the one run whose id starts with ``prefix`` (as git does)."""
+        if not prefix or not all(c in "0123456789abcdef" for c in prefix):
+            raise NotFound(f"no run {prefix!r}", hint="run ids are hex; see `keel runs list`")
+        with self.reader.connect() as conn:
+            ids = conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id.like(prefix + "%"))
+                               .limit(2)).scalars().all()
+        if not ids:
+            raise NotFound(f"no run {prefix!r}", hint="list runs with `keel runs list`")
+        if len(ids) > 1:
+            raise InvalidInput(f"run id prefix {prefix!r} is ambiguous",
+                               hint="give more characters of the id")
+        return str(ids[0])
+
+    def child_runs(self, run_id: str) -> list[str]:
+        with self.reader.connect() as conn:
+            return list(conn.execute(sa.select(t.runs.c.id)
+                                     .where(t.runs.c.parent_id == run_id)).scalars())
+
+    # -- logged data -------------------------------------------------------
+
+    def write_batch(self, run_id: str, params: Sequence[tuple[str, str]],
+                    tags: Sequence[tuple[str, str]], metrics: Sequence[MetricPoint],
+                    spool: str | None = None, offset: int | None = None) -> None:
+        """Store params, tags and metric points in one transaction.
+
+        When ``spool``/``offset`` are given the spool's progress moves in the same
+        transaction, so a crash between the two can never double or drop a point.
+        """
+        def action(conn: sa.Connection) -> None:
+            if params:
+                conn.execute(self._insert(t.params).on_conflict_do_nothing(),
+                             [{"run_id": run_id, "key": k, "value": v} for k, v in params])
+            if tags:
+                stmt = self._insert(t.tags)
+                conn.execute(stmt.on_conflict_do_update(
+                    index_elements=["run_id", "key"], set_={"value": stmt.excluded.value}),
+                    [{"run_id": run_id, "key": k, "value": v} for k, v in dict(tags).items()])
+            if metrics:
+                self._insert_metrics(conn, run_id, metrics)
+            if spool is not None:
+                stmt = self._insert(t.spool_offsets)
+                conn.execute(stmt.on_conflict_do_update(
+                    index_elements=["spool"], set_={"offset": stmt.excluded.offset}),
+                    {"spool": spool, "run_id": run_id, "offset": offset})
+
+        self._write(action)
+
+    def _insert_metrics(self, conn: sa.Connection, run_id: str,
+                        points: Sequence[MetricPoint]) -> None:
+        conn.execute(t.metrics.insert(), [
+            {"run_id": run_id, "key": p.key, "value": _nan_to_null(p.value), "step": p.step,
+             "timestamp": p.timestamp} for p in points])
+        latest: dict[str, MetricPoint] = {}
+        for p in points:
+            cur = latest.get(p.key)
+            if cur is None or (p.step, p.timestamp) >= (cur.step, cur.timestamp):
+                latest[p.key] = p
+        stmt = self._insert(t.latest_metrics)
+        old = t.latest_metrics.c
+        newer = sa.or_(stmt.excluded.step > old.step,
+                       sa.and_(stmt.excluded.step == old.step,
+                               stmt.excluded.timestamp >= old.timestamp))
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=["run_id", "key"],
+            set_={"value": stmt.excluded.value, "step": stmt.excluded.step,
+                  "timestamp": stmt.excluded.timestamp}, where=newer),
+            [{"run_id": run_id, "key": p.key, "value": _nan_to_null(p.value),
+              "step": p.step, "timestamp": p.timestamp} for p in latest.values()])
+
+    def spool_offset(self, spool: str) -> int:
+        with self.reader.connect() as conn:
+            value = conn.execute(sa.select(t.spool_offsets.c.offset)
+                                 .where(t.spool_offsets.c.spool == spool)).scalar()
+        return int(value or 0)
+
+    def forget_spool(self, spool: str) -> None:
+        self._write(lambda conn: conn.execute(
+            t.spool_offsets.delete().where(t.spool_offsets.c.spool == spool)))
+
+    def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
+        self.get_run(run_id)
+        m = t.metrics.c
+        query = (sa.select(m.key, m.value, m.step, m.timestamp)
+                 .where(m.run_id == run_id, m.key == key).order_by(m.step, m.timestamp, m.id))
+        with self.reader.connect() as conn:
+            return [MetricPoint(r.key, _null_to_nan(r.value), r.step, r.timestamp)
+                    for r in conn.execute(query)]
+
+    def metric_keys(self, run_id: str) -> list[str]:
+        """Every metric key logged to a run."""
+        with self.reader.connect() as conn:
+            return list(conn.execute(sa.select(t.latest_metrics.c.key)
+                                     .where(t.latest_metrics.c.run_id == run_id)
+                                     .order_by(t.latest_metrics.c.key)).scalars())
+
+    # -- artifacts ---------------------------------------------------------
+
+    def add_artifact(self, run_id: str, artifact: Artifact) -> None:
+        stmt = self._insert(t.artifacts)
+        self._write(lambda conn: conn.execute(stmt.on_conflict_do_update(
+            index_elements=["run_id", "path"],
+            set_={"digest": stmt.excluded.digest, "size": stmt.excluded.size}),
+            {"run_id": run_id, "path": artifact.path, "digest": artifact.digest,
+             "size": artifact.size}))
+
+    def list_artifacts(self, run_id: str) -> list[Artifact]:
+        with self.reader.connect() as conn:
+            rows = conn.execute(sa.select(t.artifacts).where(t.artifacts.c.run_id == run_id)
+                                .order_by(t.artifacts.c.path)).all()
+        return [Artifact(r.path, r.digest, r.size) for r in rows]
+
+    # -- search ------------------------------------------------------------
+
+    def search_runs(self, experiment_ids: Sequence[int] | None, filter_text: str = "",
+                    order_by: Sequence[str] = (), max_results: int = 1000, offset: int = 0,
+                    include_deleted: bool = False) -> list[Run]:
+        if max_results < 1 or offset < 0:
+            raise InvalidInput("max_results must be >= 1 and the page offset >= 0")
+        orders = [parse_order_by(o) for o in order_by]
+        node = parse(filter_text or "")
+        query = sa.select(t.runs).join(t.experiments)
+        if experiment_ids is not None:
+            query = query.where(t.runs.c.experiment_id.in_(list(experiment_ids)))
+        if not include_deleted:
+            query = query.where(t.runs.c.lifecycle == ACTIVE)
+        if node is not None:
+            query = query.where(compile_filter(node))
+        query = apply_order(query, orders).limit(max_results).offset(offset)
+        with self.reader.connect() as conn:
+            return self._hydrate(conn, self._run_rows(conn, query))
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

@@ -1,0 +1,284 @@
+"""The Python API of experiment tracking (re-exported as ``keel.*``)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from keel.entities import DELETED, Artifact, Experiment, MetricPoint, Run
+from keel.errors import Conflict, InvalidInput, NotFound
+from keel.store.sql_store import now_ms
+from keel.tracking import provenance, session
+from keel.tracking.keys import check_artifact_path, check_key, param_text
+from keel.tracking.names import run_name
+from keel.tracking.recovery import Recovered
+from keel.tracking.recovery import recover as _recover
+from keel.tracking.run import ActiveRun
+from keel.tracking.spool import Spool
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DEFAULT_EXPERIMENT = "default"
+
+
+def start_run(experiment: str | None = None, name: str | None = None,
+              params: dict[str, Any] | None = None, tags: dict[str, Any] | None = None,
+              run_id: str | None = None, parent_run_id: str | None = None,
+              nested: bool = True) -> ActiveRun:
+    """Start (or resume, with ``run_id``) a run; use it as a context manager.
+
+    >>> with keel.start_run(experiment="churn", params={"lr": 0.1}) as run:
+    ...     run.log_metric("loss", 0.3)
+
+    A run started while another is active becomes its child (``nested=False``
+    to start a top-level run instead). The first run in a folder without a
+    workspace creates ``.keel/`` there.
+    """
+    ws = session.workspace(create=True)
+    if run_id is not None:
+        return _resume(ws, run_id)
+    parent = session.active_run()
+    if parent_run_id is None and nested and parent is not None:
+        parent_run_id = parent.id
+    if experiment is None:
+        experiment = parent.experiment if parent else \
+            os.environ.get("KEEL_EXPERIMENT", DEFAULT_EXPERIMENT)
+    # Check everything the caller passed before creating anything.
+    checked_tags = {check_key(k, "tag key"): param_text(k, v) for k, v in (tags or {}).items()}
+    for key, value in (params or {}).items():
+        check_key(key, "param key")
+        param_text(key, value)
+    exp = ws.store.get_or_create_experiment(experiment)
+    origin = provenance.capture()
+    run = ws.store.create_run(exp.id, name or run_name(), user=provenance.current_user(),
+                              start_time=now_ms(), parent_id=parent_run_id,
+                              tags={**origin.tags, **checked_tags})
+    active = _activate(ws, run)
+    for path, data in origin.artifacts.items():
+        active.log_bytes(data, path)
+    if params:
+        active.log_params(params)
+    return active
+
+
+def _activate(ws: Any, run: Run) -> ActiveRun:
+    spool = Spool.create(ws.spool_dir, run.id)
+    active = ActiveRun(ws, run, spool, session.writer)
+    session.writer.register(spool, ws.store)
+    session.push(active)
+    return active
+
+
+def _resume(ws: Any, run_id: str) -> ActiveRun:
+    if any(r.id == run_id for r in session.run_stack):
+        raise Conflict(f"run {run_id} is already active in this process")
+    return _activate(ws, ws.store.reopen_run(run_id))
+
+
+def active_run() -> ActiveRun | None:
+    """The innermost active run of this process, or None."""
+    return session.active_run()
+
+
+def _require_active() -> ActiveRun:
+    run = session.active_run()
+    if run is None:
+        raise Conflict("no active run", hint="wrap your code in `with keel.start_run():`")
+    return run
+
+
+def end_run(status: str = "FINISHED") -> None:
+    """End the active run (what leaving its ``with`` block does)."""
+    _require_active().end(status)
+
+
+def log_metric(key: str, value: float, step: int | None = None) -> None:
+    """Log a metric point to the active run."""
+    _require_active().log_metric(key, value, step)
+
+
+def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
+    """Log several metrics to the active run."""
+    _require_active().log_metrics(metrics, step)
+
+
+def log_param(key: str, value: Any) -> None:
+    """Log a (write-once) param to the active run."""
+    _require_active().log_param(key, value)
+
+
+def log_params(params: dict[str, Any]) -> None:
+    """Log several params to the active run."""
+    _require_active().log_params(params)
+
+
+def set_tag(key: str, value: Any) -> None:
+    """Set a tag on the active run."""
+    _require_active().set_tag(key, value)
+
+
+def set_tags(tags: dict[str, Any]) -> None:
+    """Set several tags on the active run."""
+    _require_active().set_tags(tags)
+
+
+def log_artifact(local_path: str | os.PathLike[str],
+                 artifact_path: str | None = None) -> list[Artifact]:
+    """Store a file or folder as artifacts of the active run."""
+    return _require_active().log_artifact(local_path, artifact_path)
+
+
+def log_text(text: str, artifact_file: str) -> Artifact:
+    """Store text as an artifact of the active run."""
+    return _require_active().log_text(text, artifact_file)
+
+
+def log_dict(data: dict[str, Any], artifact_file: str) -> Artifact:
+    """Store a dict as a JSON artifact of the active run."""
+    return _require_active().log_dict(data, artifact_file)
+
+
+def flush() -> None:
+    """Wait until everything this process logged is in the store."""
+    for run in list(session.run_stack):
+        run.flush()
+
+
+# -- reading ---------------------------------------------------------------
+
+def get_run(run_id: str) -> Run:
+    """A stored run with its params, latest metrics and tags."""
+    flush()
+    return session.workspace().store.get_run(run_id)
+
+
+def get_metric_history(run_id: str, key: str) -> list[MetricPoint]:
+    """Every point logged for ``key`` in a run: step, value, timestamp, in step order."""
+    flush()
+    return session.workspace().store.metric_history(run_id, key)
+
+
+def list_artifacts(run_id: str) -> list[Artifact]:
+    """A run's artifacts: path, digest and size."""
+    return session.workspace().store.list_artifacts(run_id)
+
+
+def download_artifacts(run_id: str, path: str = "", dst: str | os.PathLike[str] = ".") -> Path:
+    """Copy a run's artifact (or every artifact under a folder) to ``dst``, verified."""
+    ws = session.workspace()
+    prefix = check_artifact_path(path) if path else ""
+    chosen = [a for a in ws.store.list_artifacts(run_id)
+              if not prefix or a.path == prefix or a.path.startswith(prefix + "/")]
+    if not chosen:
+        raise NotFound(f"run {run_id} has no artifact {path!r}",
+                       hint=f"see them with `keel runs show {run_id}`")
+    dest = Path(dst)
+    for artifact in chosen:
+        ws.blobs.fetch(artifact.digest, dest / artifact.path)
+    return dest / prefix if prefix else dest
+
+
+def create_experiment(name: str, description: str = "",
+                      tags: dict[str, str] | None = None) -> Experiment:
+    """Create an experiment; names are unique."""
+    check_key(name, "experiment name")
+    return session.workspace(create=True).store.create_experiment(name, description, tags)
+
+
+def get_experiment(name: str) -> Experiment:
+    """An experiment by name."""
+    return session.workspace().store.get_experiment(name)
+
+
+def delete_run(run_id: str) -> Run:
+    """Soft-delete a run (hidden from search; restore with :func:`restore_run`)."""
+    return session.workspace().store.set_run_lifecycle(run_id, DELETED)
+
+
+def restore_run(run_id: str) -> Run:
+    """Undo :func:`delete_run`."""
+    return session.workspace().store.set_run_lifecycle(run_id, "active")
+
+
+def recover() -> list[Recovered]:
+    """Replay spools of killed processes now (also done when a workspace opens)."""
+    return _recover(session.workspace())
+
+
+def search_runs(experiment: str | Sequence[str] | None = None, filter: str = "",
+                order_by: Sequence[str] | str | None = None, max_results: int = 1000,
+                page_token: str | None = None, as_list: bool = False,
+                include_deleted: bool = False) -> pd.DataFrame | RunPage:
+    """Find runs with MLflow's filter language; a DataFrame, or Runs with ``as_list``.
+
+    >>> keel.search_runs("churn", "metrics.auc > 0.8 AND params.model = 'rf'",
+    ...                  order_by=["metrics.auc DESC"], max_results=10)
+
+    The next page's token is ``df.attrs["next_page_token"]`` (or
+    ``page.next_page_token``); None on the last page.
+    """
+    flush()
+    store = session.workspace().store
+    exp_ids = None
+    if experiment is not None:
+        names = [experiment] if isinstance(experiment, str) else list(experiment)
+        exp_ids = [store.get_experiment(n).id for n in names]
+    orders = [order_by] if isinstance(order_by, str) else list(order_by or [])
+    offset = _decode_token(page_token)
+    runs = store.search_runs(exp_ids, filter, orders, max_results, offset, include_deleted)
+    next_token = _encode_token(offset + len(runs)) if len(runs) == max_results else None
+    if as_list:
+        return RunPage(runs, next_token)
+    return runs_frame(runs, next_token)
+
+
+class RunPage(list[Run]):
+    """A page of runs from :func:`search_runs` with ``as_list=True``."""
+
+    def __init__(self, runs: list[Run], next_page_token: str | None) -> None:
+        super().__init__(runs)
+        self.next_page_token = next_page_token
+
+
+def runs_frame(runs: list[Run], next_page_token: str | None = None) -> pd.DataFrame:
+    """Runs as a DataFrame: attributes, then ``metrics.*``, ``params.*``, ``tags.*``."""
+    import pandas as pd
+
+    rows = []
+    for r in runs:
+        row: dict[str, Any] = {
+            "run_id": r.id, "experiment": r.experiment, "name": r.name, "status": r.status,
+            "start_time": pd.Timestamp(r.start_time, unit="ms", tz="UTC"),
+            "end_time": pd.Timestamp(r.end_time, unit="ms", tz="UTC") if r.end_time else pd.NaT,
+            "duration_s": r.duration_s, "user": r.user, "parent_run_id": r.parent_id}
+        row.update({f"metrics.{k}": v for k, v in r.metrics.items()})
+        row.update({f"params.{k}": v for k, v in r.params.items()})
+        row.update({f"tags.{k}": v for k, v in r.tags.items()})
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=None if rows else [
+        "run_id", "experiment", "name", "status", "start_time", "end_time", "duration_s",
+        "user", "parent_run_id"])
+    frame.attrs["next_page_token"] = next_page_token
+    return frame
+
+
+def _encode_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def _decode_token(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
+        if not isinstance(offset, int) or offset < 0:
+            raise ValueError(offset)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidInput(f"bad page_token {token!r}",
+                           hint="pass the token the previous page returned") from exc
+    return offset

@@ -1,0 +1,223 @@
+"""The handle of a run being logged: ``with keel.start_run() as run: run.log_metric(...)``."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from keel.entities import Artifact, MetricPoint, Run
+from keel.errors import Conflict, InvalidInput, NotFound
+from keel.store.sql_store import now_ms
+from keel.tracking.keys import (
+    check_artifact_path,
+    check_key,
+    check_metric_value,
+    check_step,
+    param_text,
+)
+from keel.tracking.spool import Spool, metric_line, text_line
+from keel.tracking.writer import BackgroundWriter, drain
+
+if TYPE_CHECKING:
+    from keel.workspace import Workspace
+
+
+class ActiveRun:
+    """A run this process is logging to. Use it as a context manager: an
+    exception inside the block marks the run FAILED (traceback stored), Ctrl-C
+    marks it KILLED, a clean exit FINISHED."""
+
+    def __init__(self, workspace: Workspace, run: Run, spool: Spool,
+                 writer: BackgroundWriter) -> None:
+        self.workspace = workspace
+        self.id = run.id
+        self.name = run.name
+        self.experiment = run.experiment
+        self.parent_id = run.parent_id
+        self._spool = spool
+        self._fd = spool.fd
+        self._writer = writer
+        self._params: dict[str, str] = dict(run.params)
+        self._keys: set[str] = set()
+        self._steps: dict[str, int] = {}
+        self._ended: str | None = None
+        self.on_end: list[Any] = []
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun {self.id} name={self.name!r} experiment={self.experiment!r}>"
+
+    @property
+    def info(self) -> Run:
+        """The run as stored now (flushes first, so it includes everything logged)."""
+        if not self._ended:
+            self.flush()
+        return self.workspace.store.get_run(self.id)
+
+    def _check_open(self) -> None:
+        if self._ended:
+            raise Conflict(f"run {self.id} is {self._ended}; nothing more can be logged to it",
+                           hint="start a new run, or resume this one with "
+                                f"keel.start_run(run_id={self.id!r})")
+
+    # -- metrics: the hot path ---------------------------------------------
+
+    def log_metric(self, key: str, value: float, step: int | None = None) -> None:
+        """Log one point; returns in microseconds and survives a crash once returned.
+
+        ``step`` defaults to one past the key's last step (0 for the first point).
+        NaN and +-inf are stored as such.
+        """
+        if self._ended:
+            self._check_open()
+        if key not in self._keys:
+            self._keys.add(check_key(key, "metric key"))
+        if type(value) is not float:
+            value = check_metric_value(key, value)
+        if step is None:
+            step = self._steps.get(key, -1) + 1
+        elif type(step) is not int:
+            step = check_step(step)
+        self._steps[key] = step
+        line = f"m\t{key}\t{value!r}\t{step}\t{time.time_ns() // 1_000_000}\n"
+        os.write(self._fd, line.encode())
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        """Log several metrics at once (one write)."""
+        self.log_batch([(k, v, step) for k, v in metrics.items()])
+
+    def log_batch(self, metrics: list[tuple[str, float, int | None]] | list[MetricPoint]
+                  ) -> None:
+        """Log many ``(key, value, step)`` points in one write; all or none are accepted."""
+        self._check_open()
+        now = now_ms()
+        lines = []
+        steps = dict(self._steps)
+        for item in metrics:
+            step: int | None
+            if isinstance(item, MetricPoint):
+                key, value, step = item.key, item.value, item.step
+            else:
+                key, value, step = item
+            check_key(key, "metric key")
+            value = check_metric_value(key, value)
+            step_no = steps.get(key, -1) + 1 if step is None else check_step(step)
+            steps[key] = step_no
+            lines.append(metric_line(key, value, step_no, now))
+        self._steps = steps
+        self._keys.update(steps)
+        self._spool.append("".join(lines).encode())
+
+    # -- params and tags ---------------------------------------------------
+
+    def log_param(self, key: str, value: Any) -> None:
+        """Record a setting; params are write-once (same value again is fine)."""
+        self.log_params({key: value})
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        """Record several params; if any conflicts, none is recorded."""
+        self._check_open()
+        checked: dict[str, str] = {}
+        for key, value in params.items():
+            check_key(key, "param key")
+            text = param_text(key, value)
+            old = self._params.get(key, checked.get(key))
+            if old is not None and old != text:
+                raise InvalidInput(
+                    f"param {key!r} is already {old!r} in run {self.id}; params are write-once",
+                    hint="log values that change as metrics or tags, or start a new run")
+            checked[key] = text
+        new = {k: v for k, v in checked.items() if k not in self._params}
+        if new:
+            self._spool.append("".join(text_line("p", k, v) for k, v in new.items()).encode())
+            self._params.update(new)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        """Set a tag (tags are mutable: the last value wins)."""
+        self.set_tags({key: value})
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        self._check_open()
+        lines = [text_line("t", check_key(k, "tag key"), param_text(k, v))
+                 for k, v in tags.items()]
+        self._spool.append("".join(lines).encode())
+
+    # -- artifacts ---------------------------------------------------------
+
+    def log_artifact(self, local_path: str | os.PathLike[str],
+                     artifact_path: str | None = None) -> list[Artifact]:
+        """Store a file, or every file under a folder, as run artifacts.
+
+        ``artifact_path`` is the folder inside the run (default: the top).
+        """
+        self._check_open()
+        source = Path(local_path)
+        if not source.exists():
+            raise NotFound(f"{source} does not exist", hint="pass a file or folder to log")
+        prefix = check_artifact_path(artifact_path) + "/" if artifact_path else ""
+        if source.is_file():
+            files = [(source, prefix + source.name)]
+        else:
+            files = [(p, prefix + p.relative_to(source).as_posix())
+                     for p in sorted(source.rglob("*")) if p.is_file()]
+        stored = []
+        for path, name in files:
+            check_artifact_path(name)
+            digest = self.workspace.blobs.put_file(path)
+            stored.append(Artifact(name, digest, path.stat().st_size))
+        for artifact in stored:
+            self.workspace.store.add_artifact(self.id, artifact)
+        return stored
+
+    def log_bytes(self, data: bytes, artifact_file: str) -> Artifact:
+        """Store a buffer as an artifact."""
+        self._check_open()
+        name = check_artifact_path(artifact_file)
+        artifact = Artifact(name, self.workspace.blobs.put_bytes(data), len(data))
+        self.workspace.store.add_artifact(self.id, artifact)
+        return artifact
+
+    def log_text(self, text: str, artifact_file: str) -> Artifact:
+        """Store text as an artifact (UTF-8)."""
+        return self.log_bytes(text.encode(), artifact_file)
+
+    def log_dict(self, data: dict[str, Any], artifact_file: str) -> Artifact:
+        """Store a dict as a JSON artifact."""
+        return self.log_bytes(json.dumps(data, indent=2, default=str).encode(), artifact_file)
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def flush(self) -> None:
+        """Wait until everything logged so far is in the store."""
+        drain(self._spool, self.workspace.store)
+
+    def end(self, status: str = "FINISHED", error: str | None = None) -> None:
+        """Store everything pending, then close the run with ``status``."""
+        if self._ended:
+            return
+        self.flush()
+        self._writer.unregister(self._spool)
+        self.workspace.store.end_run(self.id, status, now_ms(), error)
+        self._ended = status
+        self._spool.close(remove=True)
+        self.workspace.store.forget_spool(self._spool.name)
+        for callback in self.on_end:
+            callback(self)
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.end("FINISHED")
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.end("KILLED", "interrupted (KeyboardInterrupt)")
+        elif issubclass(exc_type, SystemExit) and getattr(exc, "code", 1) in (0, None):
+            self.end("FINISHED")
+        else:
+            self.end("FAILED", "".join(traceback.format_exception(exc_type, exc, tb)))

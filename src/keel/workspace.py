@@ -1,0 +1,67 @@
+"""A workspace: the ``.keel/`` folder, its metadata store and its blob store.
+
+Found like git finds a repository: the nearest ``.keel/`` at or above the
+current folder. ``KEEL_STORE`` / ``KEEL_BLOBS`` (or ``keel.toml``) move the
+store and blobs elsewhere (PostgreSQL, S3); the folder still holds the
+per-process spool files that make logging crash-safe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from keel.blobs import BlobStore
+from keel.config import WORKSPACE_DIR, find_workspace, require_workspace, resolve
+from keel.store.sql_store import SqlStore, open_store
+
+
+@dataclass
+class Workspace:
+    """An opened workspace; ``Workspace.open()`` finds, migrates and returns one."""
+
+    root: Path
+    store: SqlStore
+    blobs: BlobStore
+
+    @property
+    def folder(self) -> Path:
+        return self.root / WORKSPACE_DIR
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.folder / "spool"
+
+    @classmethod
+    def open(cls, start: Path | None = None, create: bool = False,
+             store: str | None = None, blobs: str | None = None) -> Workspace:
+        """Open the workspace above ``start`` (cwd); with ``create``, make one there
+        if none exists. Raises NotFound with a hint otherwise."""
+        root = find_workspace(start)
+        if root is None:
+            root = init_workspace(start or Path.cwd()) if create else require_workspace(start)
+        folder = root / WORKSPACE_DIR
+        store_url = resolve("store", root, store).value or str(folder / "keel.db")
+        blobs_url = resolve("blobs", root, blobs).value or str(folder / "blobs")
+        (folder / "spool").mkdir(exist_ok=True)
+        return cls(root=root, store=open_store(store_url, lock_dir=folder),
+                   blobs=BlobStore(blobs_url))
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def init_workspace(path: Path) -> Path:
+    """Create ``.keel/`` (store folder, blobs, spool) in ``path``; return ``path``.
+
+    Idempotent: an existing workspace is left as it is.
+    """
+    path = path.resolve()
+    folder = path / WORKSPACE_DIR
+    for sub in ("blobs", "spool"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    ignore = folder / ".gitignore"
+    if not ignore.exists():
+        # The workspace holds data and a database; never commit it by accident.
+        ignore.write_text("*\n")
+    return path
