@@ -7,6 +7,7 @@ variables > ``keel.toml`` in the workspace root > defaults.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,5 +112,12 @@ def all_settings(root: Path | None) -> list[ResolvedSetting]:
         item = resolve(setting.name, root)
         if setting.secret and item.value:
             item = ResolvedSetting(item.name, repr(Secret(item.value)), item.source)
+        elif item.value:
+            item = ResolvedSetting(item.name, hide_password(item.value), item.source)
         out.append(item)
     return out
+
+
+def hide_password(url: str) -> str:
+    """``postgresql://u:secret@h/db`` -> ``postgresql://u:*****@h/db``."""
+    return re.sub(r"(://[^:/@]+):[^@/]+@", r"\1:*****@", url)

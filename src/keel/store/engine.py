@@ -64,6 +64,8 @@ def _sqlite_engine(url: str, begin: str) -> sa.Engine:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys=ON")
+        # LIKE is case-sensitive in the filter language, as on PostgreSQL.
+        cur.execute("PRAGMA case_sensitive_like=ON")
         cur.close()
 
     @event.listens_for(engine, "begin")
