@@ -24,7 +24,7 @@ def test_schema_revision_is_the_migrations_head() -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     assert ScriptDirectory.from_config(config).get_current_head() == schema.SCHEMA_REVISION
-    assert schema.SCHEMA_REVISION == migrate.KNOWN_REVISIONS[-1]
+    assert migrate.KNOWN_REVISIONS[-1] == schema.SCHEMA_REVISION
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -61,7 +61,7 @@ def test_a_bad_point_in_a_batch_stores_none_of_it(backend: str) -> None:
 def test_param_cannot_change_value(backend: str) -> None:
     with keel.start_run(params={"lr": 0.1}) as run:
         before = snapshot(run.id)
-        with pytest.raises(InvalidInput, match="'lr' is already '0.1'") as info:
+        with pytest.raises(InvalidInput, match=r"'lr' is already '0\.1'") as info:
             run.log_param("lr", 0.2)
         assert "write-once" in str(info.value)
         with pytest.raises(InvalidInput):  # one bad param refuses the whole call

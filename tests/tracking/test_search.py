@@ -11,8 +11,9 @@ from keel.errors import InvalidInput
 @pytest.fixture
 def runs(backend: str) -> dict[str, str]:
     ids = {}
-    for name, model, acc, loss, team in [("a", "rf", 0.95, 0.10, "x"), ("b", "rf", 0.85, 0.20, "y"),
-                                         ("c", "lr", 0.91, 0.15, "x"), ("d", "svm", 0.60, 0.90, "z")]:
+    table = [("a", "rf", 0.95, 0.10, "x"), ("b", "rf", 0.85, 0.20, "y"),
+             ("c", "lr", 0.91, 0.15, "x"), ("d", "svm", 0.60, 0.90, "z")]
+    for name, model, acc, loss, team in table:
         with keel.start_run(experiment="churn", name=name, params={"model": model},
                             tags={"team": team}) as run:
             run.log_metrics({"acc": acc, "val loss": loss})
