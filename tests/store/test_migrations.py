@@ -39,9 +39,7 @@ def test_migrated_database_matches_schema_module(kind: str, tmp_path: Path,
     assert diff == []
 
 
-def test_sqlite_store_runs_in_wal_mode(backend: str, tmp_path: Path) -> None:
-    if backend != "sqlite":
-        pytest.skip("WAL is a SQLite setting")
+def test_sqlite_store_runs_in_wal_mode(tmp_path: Path) -> None:
     keel.create_experiment("x")
     with session.workspace().store.writer.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
