@@ -1,7 +1,8 @@
 """keel's main job, end to end on embedded defaults (what `make demo` runs).
 
-Trains several scikit-learn classifiers on the breast-cancer data set that
-scikit-learn ships, tracks every run (one fails on purpose: failed runs are
+Versions the breast-cancer data set that scikit-learn ships (and a shifted
+second batch), trains several scikit-learn classifiers on version 1, tracks
+every run and the data version it read (one fails on purpose: failed runs are
 tracked too), then compares them, picks the best and shows where it came from.
 """
 
@@ -40,25 +41,63 @@ def candidates() -> dict[str, object]:
     }
 
 
+def version_data() -> None:
+    """Snapshot the training data (v1), then a shifted copy (v2), as dataset versions."""
+    import numpy as np
+    from sklearn.datasets import load_breast_cancer
+
+    import keel.data
+
+    frame = load_breast_cancer(as_frame=True).frame
+    folder = Path("data")
+    folder.mkdir(exist_ok=True)
+    frame.to_csv(folder / "breast_cancer.csv", index=False)
+    v1 = keel.data.add(folder, "breast-cancer", "scikit-learn's breast cancer data").version
+    # A second batch as it might arrive later: a recalibrated instrument reads
+    # 'mean radius' 30% high and some 'mean texture' values go missing.
+    rng = np.random.default_rng(0)
+    shifted = frame.copy()
+    shifted["mean radius"] = shifted["mean radius"] * 1.3
+    shifted.loc[rng.random(len(shifted)) < 0.1, "mean texture"] = np.nan
+    shifted.to_csv(folder / "breast_cancer.csv", index=False)
+    v2 = keel.data.add(folder, "breast-cancer", "new batch: recalibrated radius sensor").version
+    frame.to_csv(folder / "breast_cancer.csv", index=False)  # the working copy stays v1
+    console.print(f"  [green]✓[/] versioned the training data as [bold]{v1.ref}[/] and a "
+                  f"shifted batch as [bold]{v2.ref}[/] ({v1.files} file, {v1.bytes:,} bytes)")
+
+
+def show_data_diff() -> None:
+    """What moved between the two data versions (profiles compared column by column)."""
+    import keel.data
+
+    result = keel.data.diff("breast-cancer@1", "breast-cancer@2")
+    for path, change in result.tables.items():
+        moved = ", ".join(change.moved_columns) or "none"
+        console.print(f"[bold]keel data diff breast-cancer@1 breast-cancer@2[/]: {path}: "
+                      f"columns whose distribution moved: [yellow]{moved}[/]")
+
+
 def train_all() -> str:
     """Run the sweep: a parent run with one nested run per model. Returns the parent id."""
-    from sklearn.datasets import load_breast_cancer
+    import pandas as pd
     from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
     from sklearn.model_selection import train_test_split
 
     import keel
 
-    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=42,
-                                                        stratify=y)
-    with keel.start_run(experiment="breast-cancer", name="model-sweep",
-                        params={"dataset": "sklearn.load_breast_cancer", "test_size": 0.25,
-                                "rows": len(X)}) as sweep:
+    with keel.start_run(experiment="breast-cancer", name="model-sweep") as sweep:
+        data = sweep.use_dataset("breast-cancer@1")  # recorded as the sweep's input
+        frame = pd.read_csv(data / "breast_cancer.csv")
+        X, y = frame.drop(columns="target"), frame["target"]
+        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25,
+                                                            random_state=42, stratify=y)
+        sweep.log_params({"dataset": "breast-cancer@1", "test_size": 0.25, "rows": len(X)})
         for name, model in candidates().items():
             started = time.perf_counter()
             try:
                 with keel.start_run(name=name, params=_params(model),
                                     tags={"family": type(model).__name__}) as run:
+                    run.use_dataset("breast-cancer@1")
                     model.fit(X_train, y_train)
                     _log_learning_curve(run, model, X_test, y_test)
                     proba = model.predict_proba(X_test)[:, 1]
@@ -99,6 +138,7 @@ def _log_learning_curve(run: object, model: object, X_test: object, y_test: obje
 def report(sweep_id: str, launched_from: Path) -> None:
     """Compare the runs, name the best and show its provenance."""
     import keel
+    from keel.workspace import current_workspace
 
     runs = keel.search_runs(experiment="breast-cancer",
                             filter=f"attributes.parent_run_id = '{sweep_id}'",
@@ -123,6 +163,9 @@ def report(sweep_id: str, launched_from: Path) -> None:
         origin.add_row(f"[bold]{label}", tags.get(key, "-"))
     files = ", ".join(a.path for a in keel.list_artifacts(best.id))
     origin.add_row("[bold]artifacts", files)
+    used = current_workspace().store.datasets_of_run(best.id)
+    origin.add_row("[bold]data", ", ".join(f"{v.ref} ({role}, manifest "
+                                           f"{v.manifest_digest[:12]})" for v, role in used))
     console.print(Panel(origin, title=f"best run: {best.name} (auc {best.metrics['auc']:.4f}) "
                                       f"— {best.id}"))
     failed = [r for r in runs if r.status == "FAILED"]
@@ -138,7 +181,10 @@ def report(sweep_id: str, launched_from: Path) -> None:
         f"{os.path.relpath(keel_bin, WORKSPACE)} runs show {best.id[:12]}\n"
         f"{os.path.relpath(keel_bin, WORKSPACE)} runs compare {runs[0].id[:12]} "
         f"{runs[1].id[:12]}\n"
-        f"{os.path.relpath(keel_bin, WORKSPACE)} runs list --filter \"metrics.auc > 0.99\"",
+        f"{os.path.relpath(keel_bin, WORKSPACE)} runs list --filter \"metrics.auc > 0.99\"\n"
+        f"{os.path.relpath(keel_bin, WORKSPACE)} data log breast-cancer\n"
+        f"{os.path.relpath(keel_bin, WORKSPACE)} data diff breast-cancer@1 breast-cancer@2\n"
+        f"{os.path.relpath(keel_bin, WORKSPACE)} data show breast-cancer@1",
         title=f"where to look: the workspace is {WORKSPACE / '.keel'}"))
 
 
@@ -149,9 +195,11 @@ def main() -> None:
     WORKSPACE.mkdir(parents=True)
     os.chdir(WORKSPACE)
     started = time.perf_counter()
-    console.rule("[bold]keel demo: track a model sweep")
+    console.rule("[bold]keel demo: version data, track a model sweep")
+    version_data()
     sweep_id = train_all()
     report(sweep_id, launched_from)
+    show_data_diff()
     console.rule(f"done in {time.perf_counter() - started:.1f}s")
 
 

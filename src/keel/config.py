@@ -35,6 +35,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("blobs", "KEEL_BLOBS", None,
             "blob store: a folder or an fsspec URL (s3://bucket/prefix); default .keel/blobs"),
     Setting("token", "KEEL_TOKEN", None, "API token for a keel server", secret=True),
+    Setting("remote", "KEEL_REMOTE", None,
+            "data remote for push/pull: a folder or fsspec URL (s3://bucket/prefix); "
+            "options such as endpoint_url go in keel.toml's [remote] table"),
 )
 
 
@@ -100,6 +103,8 @@ def resolve(name: str, root: Path | None, explicit: str | None = None) -> Resolv
     if os.environ.get(setting.env):
         return ResolvedSetting(name, os.environ[setting.env], setting.env)
     toml_value = read_toml(root).get(name)
+    if isinstance(toml_value, dict):  # a table such as [remote] keeps its value in `url`
+        toml_value = toml_value.get("url")
     if toml_value is not None:
         return ResolvedSetting(name, str(toml_value), "keel.toml")
     return ResolvedSetting(name, setting.default, "default")

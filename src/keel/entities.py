@@ -85,3 +85,35 @@ class Run:
         # JSON has no NaN/inf: render them as strings a reader can recognise.
         data["metrics"] = {k: v if math.isfinite(v) else str(v) for k, v in self.metrics.items()}
         return data
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    """One immutable snapshot of a dataset: ``name@version`` and its manifest."""
+
+    id: int
+    dataset: str
+    version: int
+    manifest_digest: str
+    files: int
+    bytes: int
+    message: str
+    created_at: int
+    user: str
+    source: str  # where the data was added from, relative to the workspace root if inside it
+    checks_digest: str | None = None
+    checks_passed: bool | None = None
+    profiles_digest: str | None = None
+
+    @property
+    def ref(self) -> str:
+        """``name@version``, the way users name it."""
+        return f"{self.dataset}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"ref": self.ref}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DatasetVersion:
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**fields)

@@ -8,6 +8,9 @@ per-process spool files that make logging crash-safe.
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,3 +68,36 @@ def init_workspace(path: Path) -> Path:
         # The workspace holds data and a database; never commit it by accident.
         ignore.write_text("*\n")
     return path
+
+
+_lock = threading.RLock()
+_opened: dict[tuple[str, str, str], Workspace] = {}
+# Called once for every workspace a process opens (tracking replays orphaned spools).
+on_open: list[Callable[[Workspace], None]] = []
+
+
+def current_workspace(create: bool = False) -> Workspace:
+    """The workspace of the current folder, opened once per process and settings."""
+    root = find_workspace()
+    key = (str(root or Path.cwd().resolve()), os.environ.get("KEEL_STORE", ""),
+           os.environ.get("KEEL_BLOBS", ""))
+    with _lock:
+        if key not in _opened:
+            ws = Workspace.open(create=create)
+            for hook in on_open:
+                hook(ws)
+            _opened[key] = ws
+        return _opened[key]
+
+
+def forget_workspaces() -> None:
+    """Close every workspace this process opened (tests; servers switching folders)."""
+    with _lock:
+        for ws in _opened.values():
+            ws.close()
+        _opened.clear()
+
+
+def resolve_workspace(ws: Workspace | None) -> Workspace:
+    """``ws`` if given, else the current folder's workspace."""
+    return ws if ws is not None else current_workspace()

@@ -19,10 +19,11 @@ class BlobStore:
     Example: ``digest = BlobStore(".keel/blobs").put_file("model.skops")``
     """
 
-    def __init__(self, url: str | os.PathLike[str]) -> None:
+    def __init__(self, url: str | os.PathLike[str], **storage_options: Any) -> None:
         self.url = str(url)
-        self.fs, self.root = fsspec.core.url_to_fs(self.url)
+        self.fs, self.root = fsspec.core.url_to_fs(self.url, **storage_options)
         self.local = "file" in _protocols(self.fs)
+        self._made_dirs: set[str] = set()  # fan-out folders known to exist
         if self.local:
             Path(self.root).mkdir(parents=True, exist_ok=True)
 
@@ -33,13 +34,36 @@ class BlobStore:
         return f"{self.root}/{digest[:2]}/{digest[2:]}"
 
     def exists(self, digest: str) -> bool:
-        return bool(self.fs.exists(self.path_of(digest)))
+        path = self.path_of(digest)
+        # os.path on local disks: fsspec's exists costs ~20x more per call,
+        # which dominates adding 20,000 small files.
+        return os.path.exists(path) if self.local else bool(self.fs.exists(path))
 
-    def put_bytes(self, data: bytes) -> str:
-        """Store a buffer; return its digest. Storing the same bytes twice is free."""
-        digest = hash_bytes(data)
+    def digests(self) -> set[str]:
+        """Every digest stored (one listing; used to find what a remote lacks)."""
+        if self.local:
+            root = Path(self.root)
+            return {d.name + f.name for d in root.iterdir() if d.is_dir() and len(d.name) == 2
+                    for f in d.iterdir() if ".tmp-" not in f.name}
+        try:
+            paths = self.fs.find(self.root)
+        except FileNotFoundError:
+            return set()
+        found = set()
+        for path in paths:
+            parts = path.rstrip("/").split("/")
+            if len(parts) >= 2 and len(parts[-2]) == 2 and ".tmp-" not in parts[-1]:
+                found.add(parts[-2] + parts[-1])
+        return {d for d in found if is_digest(d)}
+
+    def put_bytes(self, data: bytes, digest: str | None = None) -> str:
+        """Store a buffer; return its digest. Storing the same bytes twice is free.
+
+        ``digest``, when the caller already hashed ``data``, saves a second hash.
+        """
+        digest = digest or hash_bytes(data)
         if not self.exists(digest):
-            self._atomic_write(digest, lambda handle: handle.write(data))
+            self._atomic_write(digest, lambda handle: handle.write(data), data)
         return digest
 
     def put_file(self, path: str | os.PathLike[str]) -> str:
@@ -67,12 +91,22 @@ class BlobStore:
         self._atomic_write(digest, copy)
         return digest
 
-    def _atomic_write(self, digest: str, write: Any) -> None:
+    def _atomic_write(self, digest: str, write: Any, data: bytes | None = None) -> None:
         final = self.path_of(digest)
+        if not self.local and data is not None:
+            # An object store's PUT is atomic: readers see all of it or nothing.
+            self.fs.pipe_file(final, data)
+            return
         temp = f"{final}.tmp-{uuid.uuid4().hex}"
-        self.fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
+        if self.local:
+            folder = os.path.dirname(final)
+            if folder not in self._made_dirs:  # a mkdir per blob costs 10-60 us
+                os.makedirs(folder, exist_ok=True)
+                self._made_dirs.add(folder)
+        else:
+            self.fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
         try:
-            with self.fs.open(temp, "wb") as handle:
+            with self.fs.open(temp, "wb") if not self.local else open(temp, "wb") as handle:
                 write(handle)
             if self.local:
                 os.chmod(temp, 0o444)  # blobs are immutable; guard against edits
@@ -80,7 +114,9 @@ class BlobStore:
             else:
                 self.fs.mv(temp, final)
         except BaseException:
-            if self.fs.exists(temp):
+            if self.local:
+                Path(temp).unlink(missing_ok=True)
+            elif self.fs.exists(temp):
                 self.fs.rm(temp)
             raise
 
@@ -88,8 +124,7 @@ class BlobStore:
         """The bytes of a digest, verified; :class:`CorruptData` if they changed."""
         path = self.path_of(digest)
         try:
-            with self.fs.open(path, "rb") as handle:
-                data: bytes = handle.read()
+            data = Path(path).read_bytes() if self.local else self.fs.cat_file(path)
         except FileNotFoundError as exc:
             raise NotFound(f"blob {digest} is missing from {self.url}",
                            hint="pull it from the remote, or re-log the artifact") from exc
@@ -113,3 +148,28 @@ class BlobStore:
 def _protocols(fs: Any) -> tuple[str, ...]:
     proto = fs.protocol
     return (proto,) if isinstance(proto, str) else tuple(proto)
+
+
+def copy_blob(source: BlobStore, target: BlobStore, digest: str) -> int:
+    """Copy one blob between stores, verified; returns its size.
+
+    Local sources stream from disk (bounded memory for large files); the
+    digest is checked before the bytes leave and, for local targets, again on
+    arrival (``put_file`` re-hashes while copying).
+    """
+    if source.local:
+        path = source.path_of(digest)
+        if not os.path.exists(path):
+            raise NotFound(f"blob {digest} is missing from {source.url}",
+                           hint="it was never stored here; pull it first")
+        if hash_file(path) != digest:
+            raise CorruptData(f"blob {digest} in {source.url} is corrupted",
+                              hint="restore it from a remote or backup")
+        if target.local:
+            target.put_file(path)
+        else:
+            target.fs.put_file(path, target.path_of(digest))
+        return os.path.getsize(path)
+    data = source.get_bytes(digest)
+    target.put_bytes(data, digest)
+    return len(data)

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from keel.cli import experiments, runs
+from keel.cli import data, experiments, runs
 from keel.config import all_settings, find_workspace
 from keel.errors import KeelError
 
@@ -17,6 +17,7 @@ app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_comp
                   help="keel: track experiments, version data, ship and watch models.")
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
+app.add_typer(data.app, name="data")
 db_app = typer.Typer(no_args_is_help=True, help="Manage the metadata database.")
 app.add_typer(db_app, name="db")
 

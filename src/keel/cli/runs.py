@@ -77,9 +77,11 @@ def show(run_id: str = typer.Argument(..., help="run id or a unique prefix of it
     run = store.get_run(store.resolve_run_id(run_id))
     artifacts = store.list_artifacts(run.id)
     children = store.child_runs(run.id)
+    datasets = store.datasets_of_run(run.id)
     if as_json:
         data = run.to_dict() | {"artifacts": [a.to_dict() for a in artifacts],
-                                "children": children}
+                                "children": children,
+                                "datasets": [{"ref": v.ref, "role": role} for v, role in datasets]}
         typer.echo(json.dumps(data, indent=2))
         return
     head = Table.grid(padding=(0, 2))
@@ -105,6 +107,10 @@ def show(run_id: str = typer.Argument(..., help="run id or a unique prefix of it
     for a in artifacts:
         files.add_row(a.path, f"{a.size:,} B", a.digest[:16])
     parts.append(files)
+    used = Table("dataset", "role", "files", "manifest", title="datasets", title_justify="left")
+    for version, role in datasets:
+        used.add_row(version.ref, role, f"{version.files:,}", version.manifest_digest[:16])
+    parts.append(used)
     if run.error:
         parts.append(Panel(run.error.strip(), title="error", border_style="red"))
     console.print(Panel(Group(*parts), title=f"run {run.name}"))

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # Bump with every migration; a database at a revision this build does not know
 # was written by a newer keel and is refused.
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 metadata = sa.MetaData()
 
@@ -105,4 +105,40 @@ spool_offsets = sa.Table(
     sa.Column("spool", sa.String(200), primary_key=True),
     sa.Column("run_id", sa.String(32), nullable=False),
     sa.Column("offset", sa.BigInteger, nullable=False),
+)
+
+datasets = sa.Table(
+    "datasets", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+# Immutable snapshots; (dataset_id, version) is unique so two processes adding
+# at once cannot both become version N (one retries as N+1).
+dataset_versions = sa.Table(
+    "dataset_versions", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("dataset_id", BigId, sa.ForeignKey("datasets.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("manifest_digest", sa.String(64), nullable=False),
+    sa.Column("files", sa.BigInteger, nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("user", sa.String(256), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("checks_digest", sa.String(64), nullable=True),
+    sa.Column("checks_passed", sa.Boolean, nullable=True),
+    sa.Column("profiles_digest", sa.String(64), nullable=True),
+    sa.UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_version"),
+)
+
+# Which runs read (input) or wrote (output) which dataset versions.
+run_datasets = sa.Table(
+    "run_datasets", metadata,
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("version_id", BigId, sa.ForeignKey("dataset_versions.id"), primary_key=True),
+    sa.Column("role", sa.String(8), primary_key=True),
+    sa.Index("ix_run_datasets_version", "version_id"),
 )

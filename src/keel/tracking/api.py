@@ -143,6 +143,16 @@ def log_dict(data: dict[str, Any], artifact_file: str) -> Artifact:
     return _require_active().log_dict(data, artifact_file)
 
 
+def use_dataset(ref: str) -> Path:
+    """Record that the active run reads dataset ``ref``; return a local path to it."""
+    return _require_active().use_dataset(ref)
+
+
+def log_dataset(path: str | os.PathLike[str], name: str, message: str = "") -> Any:
+    """Version ``path`` as dataset ``name`` and record it as the active run's output."""
+    return _require_active().log_dataset(path, name, message)
+
+
 def flush() -> None:
     """Wait until everything this process logged is in the store."""
     for run in list(session.run_stack):

@@ -10,7 +10,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from keel.entities import Artifact, MetricPoint, Run
+from keel.entities import Artifact, DatasetVersion, MetricPoint, Run
 from keel.errors import Conflict, InvalidInput, NotFound
 from keel.store.sql_store import now_ms
 from keel.tracking.keys import (
@@ -188,6 +188,32 @@ class ActiveRun:
     def log_dict(self, data: dict[str, Any], artifact_file: str) -> Artifact:
         """Store a dict as a JSON artifact."""
         return self.log_bytes(json.dumps(data, indent=2, default=str).encode(), artifact_file)
+
+    # -- datasets ----------------------------------------------------------
+
+    def use_dataset(self, ref: str) -> Path:
+        """Record that this run reads dataset version ``ref`` (``name@2``) and
+        return a local, read-only path to its files."""
+        from keel.data.cache import cached_copy
+        from keel.data.version import get_version
+
+        self._check_open()
+        version = get_version(self.workspace, ref)
+        path = cached_copy(self.workspace, version)
+        self.workspace.store.link_run_dataset(self.id, version.id, "input")
+        return path
+
+    def log_dataset(self, path: str | os.PathLike[str], name: str,
+                    message: str = "") -> DatasetVersion:
+        """Version ``path`` as dataset ``name`` (a new version only if it changed)
+        and record it as an output of this run."""
+        from keel.data.add import add
+
+        self._check_open()
+        result = add(Path(path), name, message or f"written by run {self.id}",
+                     ws=self.workspace)
+        self.workspace.store.link_run_dataset(self.id, result.version.id, "output")
+        return result.version
 
     # -- lifecycle ---------------------------------------------------------
 

@@ -4,45 +4,28 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import os
-import threading
-from pathlib import Path
 
-from keel.config import find_workspace
 from keel.tracking.recovery import recover
 from keel.tracking.run import ActiveRun
 from keel.tracking.writer import BackgroundWriter
-from keel.workspace import Workspace
+from keel.workspace import Workspace, current_workspace, forget_workspaces, on_open
 
-_lock = threading.RLock()
-_workspaces: dict[tuple[str, str, str], Workspace] = {}
 writer = BackgroundWriter()
 run_stack: list[ActiveRun] = []
+# Every workspace this process opens first replays spools orphaned by killed
+# processes, so data logged before a crash reaches the store unasked.
+if recover not in on_open:
+    on_open.append(recover)  # type: ignore[arg-type]
 
 
 def workspace(create: bool = False) -> Workspace:
-    """The workspace of the current folder, opened once per process.
-
-    The first open replays any spools orphaned by killed processes, so data
-    logged before a crash reaches the store without the user asking.
-    """
-    root = find_workspace()
-    key = (str(root or Path.cwd().resolve()), os.environ.get("KEEL_STORE", ""),
-           os.environ.get("KEEL_BLOBS", ""))
-    with _lock:
-        if key not in _workspaces:
-            ws = Workspace.open(create=create)
-            recover(ws)
-            _workspaces[key] = ws
-        return _workspaces[key]
+    """The workspace of the current folder, opened once per process."""
+    return current_workspace(create=create)
 
 
 def reset() -> None:
     """Forget opened workspaces (tests and long-lived servers switching folders)."""
-    with _lock:
-        for ws in _workspaces.values():
-            ws.close()
-        _workspaces.clear()
+    forget_workspaces()
 
 
 def active_run() -> ActiveRun | None:

@@ -1,0 +1,251 @@
+"""``keel data add|status|diff|log|checkout|push|pull|show|profile|list``."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from keel.cli.progress import RichProgress
+
+app = typer.Typer(no_args_is_help=True, help="Version datasets, compare and move them.")
+console = Console()
+
+
+def _when(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    return "-" if value is None else str(value)
+
+
+@app.command()
+def add(path: Path = typer.Argument(..., help="file or folder to snapshot"),
+        name: str = typer.Option(..., "--name", "-n", help="dataset name"),
+        message: str = typer.Option("", "--message", "-m", help="what changed"),
+        check: bool = typer.Option(False, "--check", help="validate the checks declared in "
+                                                          "keel.toml before creating the version"),
+        allow_failing: bool = typer.Option(False, "--allow-failing",
+                                           help="create the version even if checks fail")
+        ) -> None:
+    """Snapshot PATH as the next version of a dataset (nothing new if unchanged)."""
+    import keel.data
+    from keel.data.add import ChecksFailed
+
+    try:
+        result = keel.data.add(path, name, message, check=check, allow_failing=allow_failing,
+                               progress=RichProgress())
+    except ChecksFailed as exc:
+        _print_reports(exc.reports)
+        raise
+    if result.checks:
+        _print_reports(result.checks)
+    v = result.version
+    if result.created:
+        console.print(f"Created [bold]{v.ref}[/]: {v.files:,} files, {_size(v.bytes)}"
+                      + (f" — {v.message}" if v.message else ""))
+    else:
+        console.print(f"No changes: {path} is identical to [bold]{v.ref}[/]; "
+                      "no new version created.")
+
+
+def _print_reports(reports: list[Any]) -> None:
+    for report in reports:
+        table = Table("check", "result", "failing rows", "examples",
+                      title=f"quality checks: {report.source} ({report.rows:,} rows)")
+        for r in report.results:
+            result = Text("pass", style="green") if r.passed else Text("FAIL", style="bold red")
+            examples = "; ".join(json.dumps(e, default=str) for e in r.examples)
+            table.add_row(r.check, result, f"{r.failing:,}", examples or r.message)
+        console.print(table)
+
+
+@app.command()
+def status(name: str = typer.Argument(..., help="dataset name (compares with its latest "
+                                                "version) or NAME@N"),
+           path: Path = typer.Option(None, help="folder to compare (default: where the data "
+                                                "was added from)")) -> None:
+    """Files added, removed or modified since the latest version."""
+    import keel.data
+
+    changes = keel.data.status(name, path)
+    if not changes.changed:
+        console.print(f"{name}: up to date, nothing changed.")
+        return
+    for label, style, items in (("added", "green", changes.added),
+                                ("removed", "red", changes.removed),
+                                ("modified", "yellow", changes.modified)):
+        for item in items:
+            console.print(Text(f"  {label:<9}{item}", style=style))
+    console.print(f"{len(changes.added)} added, {len(changes.removed)} removed, "
+                  f"{len(changes.modified)} modified")
+
+
+@app.command()
+def diff(old: str = typer.Argument(..., help="NAME@N"),
+         new: str = typer.Argument(..., help="NAME@M"),
+         as_json: bool = typer.Option(False, "--json")) -> None:
+    """File changes and, for CSV/Parquet, row count, schema and statistic changes."""
+    import keel.data
+
+    result = keel.data.diff(old, new)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
+        return
+    files = result.files
+    console.print(f"[bold]{result.old.ref} -> {result.new.ref}[/]: {len(files.added)} added, "
+                  f"{len(files.removed)} removed, {len(files.modified)} modified")
+    for label, items in (("+", files.added), ("-", files.removed), ("~", files.modified)):
+        for item in items[:50]:
+            console.print(f"  {label} {item}")
+    for path, change in result.tables.items():
+        _print_table_change(path, change)
+
+
+def _print_table_change(path: str, change: Any) -> None:
+    data = change.to_dict()
+    console.print(f"\n[bold]{path}[/]: rows {data.get('rows_old')} -> {data.get('rows_new')}")
+    for key in ("added_columns", "removed_columns"):
+        if data.get(key):
+            console.print(f"  {key.replace('_', ' ')}: {', '.join(data[key])}")
+    for col, (old_t, new_t) in (data.get("type_changes") or {}).items():
+        console.print(f"  type of {col}: {old_t} -> {new_t}")
+    table = Table("column", "mean", "std", "nulls", "shift", "moved")
+    for col in change.columns:
+        c = col.to_dict()
+        table.add_row(
+            c["name"], f"{_fmt(c.get('mean_old'))} -> {_fmt(c.get('mean_new'))}",
+            f"{_fmt(c.get('std_old'))} -> {_fmt(c.get('std_new'))}",
+            f"{_fmt(c.get('null_fraction_old'))} -> {_fmt(c.get('null_fraction_new'))}",
+            f"{c.get('score_name', '')} {_fmt(c.get('score'))}",
+            Text("yes", style="bold red") if c.get("moved") else Text("no", style="dim"))
+    console.print(table)
+
+
+@app.command()
+def log(name: str) -> None:
+    """Every version of a dataset."""
+    import keel.data
+
+    table = Table("version", "created", "user", "files", "size", "checks", "message",
+                  title=f"dataset {name}")
+    for v in keel.data.log(name):
+        checks = {None: "-", True: "[green]pass", False: "[red]fail"}[v.checks_passed]
+        table.add_row(v.ref, _when(v.created_at), v.user, f"{v.files:,}", _size(v.bytes),
+                      checks, v.message)
+    console.print(table)
+
+
+@app.command("list")
+def list_() -> None:
+    """Every dataset with its latest version."""
+    from keel.workspace import current_workspace
+
+    table = Table("dataset", "latest", "created", "files", "size")
+    for v in current_workspace().store.list_datasets():
+        table.add_row(v.dataset, v.ref, _when(v.created_at), f"{v.files:,}", _size(v.bytes))
+    console.print(table)
+
+
+@app.command()
+def show(ref: str = typer.Argument(..., help="NAME@N"),
+         as_json: bool = typer.Option(False, "--json")) -> None:
+    """A version's details and every run that read or wrote it."""
+    import keel.data
+    from keel.workspace import current_workspace
+
+    ws = current_workspace()
+    v = keel.data.get(ref)
+    links = ws.store.runs_of_dataset_version(v.id)
+    if as_json:
+        typer.echo(json.dumps(v.to_dict() | {"runs": [{"run_id": r, "role": role}
+                                                      for r, role in links]}, indent=2))
+        return
+    console.print(f"[bold]{v.ref}[/] — {v.files:,} files, {_size(v.bytes)}, added "
+                  f"{_when(v.created_at)} by {v.user} from {v.source}")
+    if v.message:
+        console.print(f"  {v.message}")
+    console.print(f"  manifest {v.manifest_digest}")
+    table = Table("run", "name", "experiment", "role", "status", title="runs")
+    for run_id, role in links:
+        run = ws.store.get_run(run_id)
+        table.add_row(run.id[:12], run.name, run.experiment, role, run.status)
+    console.print(table)
+
+
+@app.command()
+def profile(ref: str = typer.Argument(..., help="NAME@N")) -> None:
+    """Per-column statistics of every CSV/Parquet file in a version."""
+    import keel.data
+
+    found = keel.data.profiles(ref)
+    if not found:
+        console.print(f"{ref} has no CSV or Parquet files to profile.")
+    for path, prof in found.items():
+        rows = prof.summary_rows()
+        table = Table(*rows[0].keys() if rows else ["column"],
+                      title=f"{path}: {prof.rows:,} rows")
+        for row in rows:
+            table.add_row(*[_fmt(v) for v in row.values()])
+        console.print(table)
+
+
+@app.command()
+def checkout(ref: str = typer.Argument(..., help="NAME@N"),
+             dest: Path = typer.Argument(None, help="where to write (default: where the "
+                                                    "data was added from)"),
+             force: bool = typer.Option(False, "--force", help="overwrite local changes")
+             ) -> None:
+    """Write a version's files back; refuses to overwrite local edits without --force."""
+    import keel.data
+
+    result = keel.data.checkout(ref, dest, force=force, progress=RichProgress())
+    console.print(f"Checked out [bold]{result.version.ref}[/] to {result.dest}: "
+                  f"{len(result.written)} written, {len(result.removed)} removed, "
+                  f"{result.unchanged} already up to date")
+
+
+@app.command()
+def push(names: list[str] = typer.Argument(None, help="datasets (default: all)"),
+         remote: str = typer.Option(None, "--remote", "-r",
+                                    help="fsspec URL or folder (default: keel.toml [remote])")
+         ) -> None:
+    """Send dataset versions to a remote: only blobs it lacks, in parallel."""
+    import keel.data
+
+    result = keel.data.push(remote, names or None, progress=RichProgress(unit="blobs"))
+    console.print(f"Pushed {len(result.versions)} version(s) to {result.remote}: "
+                  f"{result.blobs_sent} blobs sent ({_size(result.bytes_sent)}), "
+                  f"{result.blobs_present} already there")
+
+
+@app.command()
+def pull(names: list[str] = typer.Argument(None, help="datasets (default: all)"),
+         remote: str = typer.Option(None, "--remote", "-r",
+                                    help="fsspec URL or folder (default: keel.toml [remote])")
+         ) -> None:
+    """Fetch dataset versions from a remote; every blob is verified on arrival."""
+    import keel.data
+
+    result = keel.data.pull(remote, names or None, progress=RichProgress(unit="blobs"))
+    console.print(f"Pulled {len(result.versions)} new version(s) from {result.remote}: "
+                  f"{result.blobs_sent} blobs fetched ({_size(result.bytes_sent)}), "
+                  f"{result.blobs_present} already here")

@@ -1,0 +1,149 @@
+"""``keel data add``: snapshot a file or folder as a new dataset version."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from keel.config import read_toml
+from keel.data.manifest import Manifest, ManifestEntry
+from keel.data.progress import Progress
+from keel.data.ref import check_name
+from keel.data.scan import ScannedFile, digests, scan
+from keel.data.version import load_manifest, relative_source, stat_cache
+from keel.entities import DatasetVersion
+from keel.errors import InvalidInput, KeelError, NotFound
+from keel.store.sql_store import now_ms
+from keel.workspace import Workspace, resolve_workspace
+
+TABULAR = (".csv", ".parquet", ".pq")
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """What ``add`` did: the version, and whether it is new."""
+
+    version: DatasetVersion
+    created: bool
+    checks: list[Any]  # CheckReport per tabular file (empty when not checked)
+
+
+class ChecksFailed(KeelError):
+    """Quality checks failed, so no version was created."""
+
+    status = 422
+
+    def __init__(self, name: str, reports: list[Any]) -> None:
+        failed = sum(len(r.failures) for r in reports)
+        super().__init__(f"{failed} quality check(s) failed for {name!r}; no version created",
+                         hint="fix the data, or pass --allow-failing to keep it anyway "
+                              "(the failures are stored with the version)")
+        self.reports = reports
+
+
+def is_tabular(path: str) -> bool:
+    return path.lower().endswith(TABULAR)
+
+
+def declared_expectations(ws: Workspace, name: str) -> Any:
+    """Expectations for ``name`` from keel.toml's ``[datasets.NAME.checks]``, or None."""
+    from keel.data.checks import Expectations
+
+    table = read_toml(ws.root).get("datasets", {})
+    checks = table.get(name, {}).get("checks") if isinstance(table, dict) else None
+    return Expectations.from_dict(checks) if checks else None
+
+
+def add(path: str | Path, name: str, message: str = "", check: bool = False,
+        allow_failing: bool = False, expectations: Any = None,
+        progress: Progress | None = None, ws: Workspace | None = None) -> AddResult:
+    """Snapshot ``path`` as the next version of ``name``; no new version if unchanged.
+
+    With ``check`` (or explicit ``expectations``), every CSV/Parquet file is
+    validated first; failures raise :class:`ChecksFailed` before anything is
+    stored, unless ``allow_failing``.
+    """
+    ws = resolve_workspace(ws)
+    check_name(name)
+    files, single = scan(Path(path))
+    if not files:
+        raise InvalidInput(f"{path} holds no files", hint="add a folder with data in it")
+    reports = _run_checks(ws, name, files, check, expectations)
+    if reports and not allow_failing and not all(r.passed for r in reports):
+        raise ChecksFailed(name, reports)
+    cache = stat_cache(ws)
+    try:
+        found = digests(files, cache, ws.blobs, progress)
+    finally:
+        cache.close()
+    manifest = Manifest.build([ManifestEntry(f.path, found[f.path], f.key[2], f.mode)
+                               for f in files], single)
+    manifest_digest = ws.blobs.put_bytes(manifest.to_bytes())
+    latest = _latest(ws, name)
+    if latest is not None and latest.manifest_digest == manifest_digest:
+        return AddResult(latest, False, reports)
+    fields = {
+        "manifest_digest": manifest_digest, "files": len(files), "bytes": manifest.total_bytes,
+        "message": message, "created_at": now_ms(), "user": _user(),
+        "source": relative_source(ws, Path(path)),
+        "profiles_digest": _store_profiles(ws, files),
+        "checks_digest": _store_json(ws, {"reports": [r.to_dict() for r in reports]})
+        if reports else None,
+        "checks_passed": all(r.passed for r in reports) if reports else None,
+    }
+    return AddResult(ws.store.add_dataset_version(name, fields), True, reports)
+
+
+def _latest(ws: Workspace, name: str) -> DatasetVersion | None:
+    try:
+        return ws.store.get_dataset_version(name)
+    except NotFound:
+        return None
+
+
+def _run_checks(ws: Workspace, name: str, files: list[ScannedFile], check: bool,
+                expectations: Any) -> list[Any]:
+    if expectations is None and not check:
+        return []
+    expectations = expectations or declared_expectations(ws, name)
+    if expectations is None:
+        raise InvalidInput(f"--check given but no checks are declared for {name!r}",
+                           hint=f"declare them in keel.toml under [datasets.{name}.checks]")
+    from keel.data.checks import validate_file
+
+    tabular = [f for f in files if is_tabular(f.path)]
+    if not tabular:
+        raise InvalidInput(f"checks apply to CSV or Parquet files, and {name!r} has none")
+    return [validate_file(Path(f.abspath), expectations) for f in tabular]
+
+
+def _store_profiles(ws: Workspace, files: list[ScannedFile]) -> str | None:
+    tabular = [f for f in files if is_tabular(f.path)]
+    if not tabular:
+        return None
+    from keel.data.profile import profile_file
+
+    profiles = {}
+    for f in tabular:
+        profile = profile_file(Path(f.abspath))
+        if profile is not None:
+            profiles[f.path] = profile.to_dict()
+    return _store_json(ws, profiles) if profiles else None
+
+
+def _store_json(ws: Workspace, data: dict[str, Any]) -> str:
+    return ws.blobs.put_bytes(json.dumps(data, sort_keys=True).encode())
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+__all__ = ["AddResult", "ChecksFailed", "add", "declared_expectations", "load_manifest"]

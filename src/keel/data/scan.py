@@ -1,0 +1,160 @@
+"""Find the files under a path and learn their digests, fast.
+
+Unchanged files are answered from the stat cache; the rest are hashed on a
+thread pool (file reads release the GIL; files of 8 MiB and more use BLAKE3's
+own threads). A file that changes while it is read is re-read, and refused
+if it keeps changing, so a digest never describes bytes that were not there.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from keel.blobs import BlobStore
+from keel.blobs.digest import MULTITHREAD_BYTES, hash_bytes, hash_file
+from keel.blobs.statcache import Key, StatCache, stat_key
+from keel.data.progress import NoProgress, Progress
+from keel.errors import InvalidInput, NotFound
+
+SKIPPED_DIRS = {".keel", ".git"}
+RETRIES = 3
+# Threads for small files: enough to keep two cores busy while others wait on I/O.
+WORKERS = min(32, (os.cpu_count() or 1) * 4)
+
+
+@dataclass(frozen=True)
+class ScannedFile:
+    """A file found under the scanned path."""
+
+    path: str  # relative to the scanned root, '/'-separated (the file name if single)
+    abspath: str
+    key: Key
+    mode: int
+
+
+def scan(root: Path) -> tuple[list[ScannedFile], bool]:
+    """Every regular file under ``root`` (or ``root`` itself), and whether it was one file.
+
+    Symlinks are followed; a loop, a dangling link or an unreadable entry is
+    an error naming the path.
+    """
+    if not os.path.lexists(root):
+        raise NotFound(f"{root} does not exist", hint="check the path you passed")
+    st = _stat(root)
+    if stat.S_ISREG(st.st_mode):
+        return [ScannedFile(root.name, str(root.resolve()), stat_key(st),
+                            stat.S_IMODE(st.st_mode))], True
+    found: list[ScannedFile] = []
+    _walk(root.resolve(), "", found, {(st.st_dev, st.st_ino)})
+    return found, False
+
+
+def _stat(path: Path | str) -> os.stat_result:
+    try:
+        return os.stat(path)
+    except FileNotFoundError as exc:
+        raise InvalidInput(f"{path} is a dangling symlink or vanished while scanning",
+                           hint="remove the broken link or restore its target") from exc
+    except OSError as exc:  # ELOOP, EACCES...
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}",
+                           hint="fix the symlink loop or the permissions") from exc
+
+
+def _walk(folder: Path, prefix: str, found: list[ScannedFile], seen: set[tuple[int, int]]
+          ) -> None:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except PermissionError as exc:
+        raise InvalidInput(f"cannot list {folder}: permission denied",
+                           hint="fix the folder's permissions") from exc
+    for entry in entries:
+        rel = prefix + entry.name
+        if entry.name in SKIPPED_DIRS and entry.is_dir():
+            continue
+        st = _stat(entry.path)
+        if stat.S_ISDIR(st.st_mode):
+            ident = (st.st_dev, st.st_ino)
+            if ident in seen:
+                raise InvalidInput(f"symlink loop: {entry.path} leads back to a folder "
+                                   "already being scanned", hint="remove or fix the symlink")
+            _walk(Path(entry.path), rel + "/", found, seen | {ident})
+        elif stat.S_ISREG(st.st_mode):
+            found.append(ScannedFile(rel, entry.path, stat_key(st), stat.S_IMODE(st.st_mode)))
+
+
+def _read_stable(file: ScannedFile) -> tuple[bytes, Key]:
+    """The file's bytes, read while its size and mtime stayed put."""
+    for _attempt in range(RETRIES):
+        try:
+            with open(file.abspath, "rb") as handle:
+                before = stat_key(os.fstat(handle.fileno()))
+                data = handle.read()
+                after = stat_key(os.fstat(handle.fileno()))
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {file.abspath}: {exc.strerror}",
+                               hint="fix its permissions or remove it") from exc
+        if before == after and len(data) == after[2]:
+            return data, after
+    raise InvalidInput(f"{file.abspath} kept changing while it was read",
+                       hint="stop whatever is writing to it, then add again")
+
+
+def _hash_large(file: ScannedFile) -> tuple[str, Key]:
+    for _attempt in range(RETRIES):
+        before = stat_key(_stat(file.abspath))
+        digest = hash_file(file.abspath)
+        if stat_key(_stat(file.abspath)) == before:
+            return digest, before
+    raise InvalidInput(f"{file.abspath} kept changing while it was hashed",
+                       hint="stop whatever is writing to it, then add again")
+
+
+def digests(files: list[ScannedFile], cache: StatCache, blobs: BlobStore | None = None,
+            progress: Progress | None = None) -> dict[str, str]:
+    """``relative path -> digest`` for every file; with ``blobs``, also store the bytes.
+
+    Files whose stat key is cached (and, when storing, whose blob exists) are
+    not read at all.
+    """
+    progress = progress or NoProgress()
+    cached = cache.lookup((f.abspath, f.key) for f in files)
+    result: dict[str, str] = {}
+    todo = []
+    for f in files:
+        digest = cached.get(f.abspath)
+        if digest is not None and (blobs is None or blobs.exists(digest)):
+            result[f.path] = digest
+        else:
+            todo.append(f)
+    progress.start("hashing", sum(f.key[2] for f in todo))
+    work: Callable[[ScannedFile], tuple[ScannedFile, str, Key]] = \
+        lambda f: _ingest(f, blobs, progress)  # noqa: E731
+    with ThreadPoolExecutor(WORKERS) as pool:
+        fresh = list(pool.map(work, [f for f in todo if f.key[2] < MULTITHREAD_BYTES]))
+    fresh += [work(f) for f in todo if f.key[2] >= MULTITHREAD_BYTES]
+    progress.done()
+    for f, digest, _key in fresh:
+        result[f.path] = digest
+    cache.remember((f.abspath, key, digest) for f, digest, key in fresh)
+    return result
+
+
+def _ingest(file: ScannedFile, blobs: BlobStore | None, progress: Progress
+            ) -> tuple[ScannedFile, str, Key]:
+    if file.key[2] >= MULTITHREAD_BYTES:
+        digest, key = _hash_large(file)
+        if blobs is not None and blobs.put_file(file.abspath) != digest:
+            raise InvalidInput(f"{file.abspath} changed while it was being stored",
+                               hint="stop whatever is writing to it, then add again")
+    else:
+        data, key = _read_stable(file)
+        digest = hash_bytes(data)
+        if blobs is not None:
+            blobs.put_bytes(data, digest)
+    progress.advance(key[2])
+    return file, digest, key

@@ -1,0 +1,31 @@
+"""``keel data status``: what changed in the working copy since the latest version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from keel.data.manifest import Manifest, ManifestDiff, ManifestEntry
+from keel.data.scan import digests, scan
+from keel.data.version import get_version, load_manifest, source_path, stat_cache
+from keel.workspace import Workspace, resolve_workspace
+
+
+def working_manifest(ws: Workspace, path: Path) -> Manifest:
+    """A manifest of the files at ``path`` now (stat cache first, hashing only what changed)."""
+    files, single = scan(path)
+    cache = stat_cache(ws)
+    try:
+        found = digests(files, cache)
+    finally:
+        cache.close()
+    return Manifest.build([ManifestEntry(f.path, found[f.path], f.key[2], f.mode)
+                           for f in files], single)
+
+
+def status(ref: str, path: Path | None = None, ws: Workspace | None = None) -> ManifestDiff:
+    """Files added, removed or modified at ``path`` (default: where the data was
+    added from) compared with the version ``ref`` names (default: latest)."""
+    ws = resolve_workspace(ws)
+    version = get_version(ws, ref)
+    here = path or source_path(ws, version)
+    return load_manifest(ws, version).diff(working_manifest(ws, here))

@@ -1,0 +1,130 @@
+"""Dataset metadata on the SQL store: datasets, versions, and run links."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from keel.entities import DatasetVersion
+from keel.errors import Conflict, NotFound
+from keel.store import schema as t
+
+ROLES = ("input", "output")
+
+
+class DatasetStoreMixin:
+    """Methods :class:`SqlStore` gains for datasets (kept apart to stay small)."""
+
+    reader: sa.Engine
+    _write: Any
+
+    def add_dataset_version(self, name: str, fields: dict[str, Any],
+                            version: int | None = None) -> DatasetVersion:
+        """Store a new version of ``name`` (created on first use) and return it.
+
+        The version number is the next free one unless ``version`` is given
+        (pull from a remote keeps the numbers it was pushed with).
+        """
+        from keel.store.sql_store import now_ms
+
+        def action(conn: sa.Connection) -> int:
+            ds_id = conn.execute(sa.select(t.datasets.c.id)
+                                 .where(t.datasets.c.name == name)).scalar()
+            if ds_id is None:
+                ds_id = conn.execute(t.datasets.insert().values(
+                    name=name, created_at=now_ms())).inserted_primary_key[0]  # type: ignore[index]
+            number = version
+            if number is None:
+                last = conn.execute(sa.select(sa.func.max(t.dataset_versions.c.version))
+                                    .where(t.dataset_versions.c.dataset_id == ds_id)).scalar()
+                number = int(last or 0) + 1
+            row = conn.execute(t.dataset_versions.insert().values(
+                dataset_id=ds_id, version=number, **fields))
+            return int(row.inserted_primary_key[0])  # type: ignore[index]
+
+        for _attempt in range(5):
+            try:
+                version_id = self._write(action)
+                break
+            except IntegrityError as exc:
+                if version is not None:
+                    raise Conflict(f"{name}@{version} already exists with other contents",
+                                   hint="the local and remote histories of this dataset "
+                                        "differ; add the data again under a new name") from exc
+        else:  # pragma: no cover - five concurrent adds of one dataset in a row
+            raise Conflict(f"could not allocate a version number for {name!r}",
+                           hint="retry the add")
+        return self._version_where(t.dataset_versions.c.id == version_id)
+
+    def _version_where(self, *clauses: Any) -> DatasetVersion:
+        found = self._versions_where(*clauses)
+        if not found:
+            raise NotFound("no such dataset version")
+        return found[-1]
+
+    def _versions_where(self, *clauses: Any) -> list[DatasetVersion]:
+        v = t.dataset_versions
+        query = (sa.select(v, t.datasets.c.name.label("dataset_name")).join(t.datasets)
+                 .where(*clauses).order_by(v.c.version))
+        with self.reader.connect() as conn:
+            rows = conn.execute(query).all()
+        return [DatasetVersion(
+            id=r.id, dataset=r.dataset_name, version=r.version, manifest_digest=r.manifest_digest,
+            files=r.files, bytes=r.bytes, message=r.message, created_at=r.created_at,
+            user=r.user, source=r.source, checks_digest=r.checks_digest,
+            checks_passed=r.checks_passed, profiles_digest=r.profiles_digest) for r in rows]
+
+    def get_dataset_version(self, name: str, version: int | None = None) -> DatasetVersion:
+        """``name@version``, or the latest version when ``version`` is None."""
+        found = self.list_dataset_versions(name)
+        if version is None:
+            return found[-1]
+        for item in found:
+            if item.version == version:
+                return item
+        raise NotFound(f"dataset {name!r} has no version {version}",
+                       hint=f"versions: {', '.join(str(v.version) for v in found)} "
+                            f"(see `keel data log {name}`)")
+
+    def list_dataset_versions(self, name: str) -> list[DatasetVersion]:
+        """Every version of a dataset, oldest first."""
+        found = self._versions_where(t.datasets.c.name == name)
+        if not found:
+            raise NotFound(f"no dataset {name!r}",
+                           hint=f"create it with `keel data add PATH --name {name}`; "
+                                "see all with `keel data list`")
+        return found
+
+    def list_datasets(self) -> list[DatasetVersion]:
+        """The latest version of every dataset."""
+        latest: dict[str, DatasetVersion] = {}
+        for item in self._versions_where():
+            latest[item.dataset] = item
+        return sorted(latest.values(), key=lambda v: v.dataset)
+
+    def link_run_dataset(self, run_id: str, version_id: int, role: str) -> None:
+        """Record that a run read (input) or wrote (output) a dataset version."""
+        if role not in ROLES:
+            raise ValueError(role)
+        stmt = self._insert(t.run_datasets).on_conflict_do_nothing()  # type: ignore[attr-defined]
+        self._write(lambda conn: conn.execute(
+            stmt, {"run_id": run_id, "version_id": version_id, "role": role}))
+
+    def runs_of_dataset_version(self, version_id: int) -> list[tuple[str, str]]:
+        """``(run_id, role)`` of every run that read or wrote a version."""
+        query = (sa.select(t.run_datasets.c.run_id, t.run_datasets.c.role)
+                 .where(t.run_datasets.c.version_id == version_id)
+                 .order_by(t.run_datasets.c.run_id))
+        with self.reader.connect() as conn:
+            return [(r.run_id, r.role) for r in conn.execute(query)]
+
+    def datasets_of_run(self, run_id: str) -> list[tuple[DatasetVersion, str]]:
+        """``(version, role)`` for every dataset version a run read or wrote."""
+        query = sa.select(t.run_datasets.c.version_id, t.run_datasets.c.role).where(
+            t.run_datasets.c.run_id == run_id)
+        with self.reader.connect() as conn:
+            links = conn.execute(query).all()
+        return [(self._version_where(t.dataset_versions.c.id == link.version_id), link.role)
+                for link in links]
