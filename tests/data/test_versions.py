@@ -107,6 +107,7 @@ def test_single_file_dataset(backend: str, tmp_path: Path) -> None:
     (tmp_path / "t.csv").write_text("a,b\n1,2\n")
     keel.data.add(tmp_path / "t.csv", "table")
     (tmp_path / "t.csv").write_text("a,b\n1,3\n")
+    assert keel.data.add(tmp_path / "t.csv", "table").version.ref == "table@2"
     keel.data.checkout("table@1")
     assert (tmp_path / "t.csv").read_text() == "a,b\n1,2\n"
 
@@ -171,20 +172,41 @@ def test_unreadable_file_is_refused(backend: str, tmp_path: Path) -> None:
         keel.data.add(data, "raw")
 
 
+class GrowsWhileRead:
+    """A file handle whose file another process appends to during every read."""
+
+    def __init__(self, handle, path) -> None:  # type: ignore[no-untyped-def]
+        self.handle, self.path = handle, path
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.handle.close()
+
+    def fileno(self) -> int:
+        return int(self.handle.fileno())
+
+    def read(self, *args: object) -> bytes:
+        with open(self.path, "a") as writer:
+            writer.write("+")
+        return bytes(self.handle.read(*args))
+
+
 def test_file_changing_while_hashed_is_never_given_a_wrong_digest(
         backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    data = write(tmp_path / "d", {"a": "stable", "b": "moving"})
-    original_open = open
+    import builtins
 
-    def open_and_grow(path: object, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-        handle = original_open(path, *args, **kwargs)  # type: ignore[call-overload]
+    data = write(tmp_path / "d", {"a": "stable", "b": "moving"})
+    real_open = builtins.open
+
+    def open_growing(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        handle = real_open(path, *args, **kwargs)
         if str(path).endswith("/b") and args[:1] == ("rb",):
-            # Simulate another process appending while keel reads the file.
-            with original_open(path, "a") as writer:
-                writer.write("+")
+            return GrowsWhileRead(handle, path)
         return handle
 
-    monkeypatch.setattr("builtins.open", open_and_grow)
+    monkeypatch.setattr(builtins, "open", open_growing)
     with pytest.raises(InvalidInput, match="kept changing"):
         keel.data.add(data, "raw")
     monkeypatch.undo()

@@ -66,7 +66,10 @@ def test_round_trip_through_s3_restores_identical_bytes(
 def test_interrupted_push_is_completed_by_the_next(
         s3_bucket: str, s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import keel.data.push as push_module
+    import importlib
+
+    # keel.data.push is also the name of the re-exported function; get the module.
+    push_module = importlib.import_module("keel.data.push")
 
     init_workspace(tmp_path)
     configure_remote(tmp_path, f"s3://{s3_bucket}/p", s3_endpoint)

@@ -28,7 +28,8 @@ class DataDiff:
 def diff(old_ref: str, new_ref: str, ws: Workspace | None = None) -> DataDiff:
     """Compare two versions (of one dataset or of two)."""
     ws = resolve_workspace(ws)
-    from keel.data.profile import TableProfile, compare_profiles
+    from keel.data.profile import TableProfile
+    from keel.data.profile_diff import compare_profiles
 
     old, new = get_version(ws, old_ref), get_version(ws, new_ref)
     files = load_manifest(ws, old).diff(load_manifest(ws, new))
