@@ -194,6 +194,9 @@ def main() -> None:
     shutil.rmtree(WORKSPACE, ignore_errors=True)
     WORKSPACE.mkdir(parents=True)
     os.chdir(WORKSPACE)
+    from keel.workspace import init_workspace
+
+    init_workspace(WORKSPACE)  # what `keel init` does
     started = time.perf_counter()
     console.rule("[bold]keel demo: version data, track a model sweep")
     version_data()
