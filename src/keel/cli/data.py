@@ -129,7 +129,12 @@ def _print_table_change(path: str, change: Any) -> None:
     for col, (old_t, new_t) in (data.get("type_changes") or {}).items():
         console.print(f"  type of {col}: {old_t} -> {new_t}")
     table = Table("column", "mean", "std", "nulls", "shift", "moved")
-    for col in change.columns:
+    # Moved columns first; columns whose statistics did not change at all are
+    # only counted, so a wide table's diff shows what matters.
+    same = [c for c in change.columns if not c.moved and c.mean_old == c.mean_new
+            and c.std_old == c.std_new and c.null_fraction_old == c.null_fraction_new]
+    shown = sorted((c for c in change.columns if c not in same), key=lambda c: not c.moved)
+    for col in shown:
         c = col.to_dict()
         table.add_row(
             c["name"], f"{_fmt(c.get('mean_old'))} -> {_fmt(c.get('mean_new'))}",
@@ -138,6 +143,8 @@ def _print_table_change(path: str, change: Any) -> None:
             f"{c.get('score_name', '')} {_fmt(c.get('score'))}",
             Text("yes", style="bold red") if c.get("moved") else Text("no", style="dim"))
     console.print(table)
+    if same:
+        console.print(f"  {len(same)} other column(s) unchanged")
 
 
 @app.command()

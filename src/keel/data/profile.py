@@ -114,13 +114,19 @@ class _Numeric:
 
     def __init__(self, rng: np.random.Generator) -> None:
         self.n, self.mean, self.m2 = 0, 0.0, 0.0
-        self.lo, self.hi = math.inf, -math.inf
+        self.lo, self.hi = math.inf, -math.inf  # over all values
+        self.flo, self.fhi = math.inf, -math.inf  # over finite values (histogram range)
         self.rng = rng
         self.sample = np.empty(0)
         self.keys = np.empty(0)
 
     def add(self, values: np.ndarray) -> None:
         values = values[~np.isnan(values)]
+        if len(values):
+            # min/max keep +-inf; moments, quantiles and the histogram use finite values.
+            self.lo = min(self.lo, float(values.min()))
+            self.hi = max(self.hi, float(values.max()))
+        values = values[np.isfinite(values)]
         if not len(values):
             return
         n, mean = len(values), float(values.mean())
@@ -130,7 +136,8 @@ class _Numeric:
         self.mean += delta * n / total
         self.m2 += m2 + delta * delta * self.n * n / total
         self.n = total
-        self.lo, self.hi = min(self.lo, float(values.min())), max(self.hi, float(values.max()))
+        self.flo = min(self.flo, float(values.min()))
+        self.fhi = max(self.fhi, float(values.max()))
         # Uniform sample: keep the values with the SAMPLE smallest random keys.
         keys = np.concatenate([self.keys, self.rng.random(n)])
         sample = np.concatenate([self.sample, values])
@@ -146,8 +153,8 @@ class _Numeric:
         quantiles = dict(zip((f"p{round(q * 100):02d}" for q in QUANTILES),
                              (float(x) for x in np.quantile(self.sample, QUANTILES)),
                              strict=True))
-        edges = np.linspace(self.lo, self.hi, BINS + 1) if self.hi > self.lo else \
-            np.array([self.lo - 0.5, self.hi + 0.5])
+        edges = np.linspace(self.flo, self.fhi, BINS + 1) if self.fhi > self.flo else \
+            np.array([self.flo - 0.5, self.fhi + 0.5])
         counts, _ = np.histogram(self.sample, bins=edges)
         scaled = np.round(counts * (self.n / len(self.sample))).astype(int)
         return {"min": self.lo, "max": self.hi, "mean": self.mean, "std": std,
