@@ -107,6 +107,8 @@ def test_recover_reports_nothing_to_do(backend: str) -> None:
 
 
 def test_db_upgrade_and_config(backend: str) -> None:
-    assert "schema revision 0001" in run_keel("db", "upgrade").stdout
+    from keel.store.schema import SCHEMA_REVISION
+
+    assert f"schema revision {SCHEMA_REVISION}" in run_keel("db", "upgrade").stdout
     shown = run_keel("config").stdout
     assert "store" in shown and ":keel@" not in shown  # passwords never printed
