@@ -8,7 +8,7 @@ tracking test suite run unchanged against each.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from keel.entities import Artifact, Experiment, MetricPoint, Run
 
@@ -35,9 +35,9 @@ class Store(Protocol):
 
     def write_batch(self, run_id: str, params: Sequence[tuple[str, str]],
                     tags: Sequence[tuple[str, str]], metrics: Sequence[MetricPoint],
-                    spool: str | None = None, offset: int | None = None) -> None: ...
+                    spool: str | None = None, offset: int | None = None,
+                    end: Any = None) -> None: ...
     def spool_offset(self, spool: str) -> int: ...
-    def forget_spool(self, spool: str) -> None: ...
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]: ...
 
     def add_artifact(self, run_id: str, artifact: Artifact) -> None: ...

@@ -53,17 +53,30 @@ def start_run(experiment: str | None = None, name: str | None = None,
     for key, value in (params or {}).items():
         check_key(key, "param key")
         param_text(key, value)
-    exp = ws.store.get_or_create_experiment(experiment)
+    exp = _experiment(ws, experiment)
     origin = provenance.capture()
+    files = [Artifact(path, ws.blobs.put_bytes(data), len(data))
+             for path, data in origin.artifacts.items()]
     run = ws.store.create_run(exp.id, name or run_name(), user=provenance.current_user(),
                               start_time=now_ms(), parent_id=parent_run_id,
-                              tags={**origin.tags, **checked_tags})
+                              tags={**origin.tags, **checked_tags}, artifacts=files,
+                              experiment_name=exp.name)
     active = _activate(ws, run)
-    for path, data in origin.artifacts.items():
-        active.log_bytes(data, path)
     if params:
         active.log_params(params)
     return active
+
+
+# Experiments by (workspace, name), looked up once per process: two queries
+# saved per run. A name deleted meanwhile by another process keeps working here.
+_experiments: dict[tuple[int, str], Experiment] = {}
+
+
+def _experiment(ws: Any, name: str) -> Experiment:
+    key = (id(ws), name)
+    if key not in _experiments:
+        _experiments[key] = ws.store.get_or_create_experiment(name)
+    return _experiments[key]
 
 
 def _activate(ws: Any, run: Run) -> ActiveRun:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from keel.errors import NotFound
-from keel.store.sql_store import now_ms
+from keel.store.sql_store import RunEnd, now_ms
 from keel.tracking.spool import SUFFIX, Spool, run_id_of, try_claim
 from keel.tracking.writer import drain
 from keel.workspace import Workspace
@@ -47,15 +47,12 @@ def _replay(workspace: Workspace, spool: Spool) -> Recovered:
     store = workspace.store
     run = store.get_run(spool.run_id)
     spool.offset = store.spool_offset(spool.name)
-    records = drain(spool, store)
     killed = run.status == "RUNNING"
-    if killed:
-        end = max(now_ms() if records else run.start_time, run.start_time)
-        store.end_run(run.id, "KILLED", end,
-                      f"the process logging this run (pid {_pid_of(spool.name)}) died "
-                      "without ending it; keel recovered its spooled data")
+    end = RunEnd("KILLED", now_ms(), f"the process logging this run (pid "
+                 f"{_pid_of(spool.name)}) died without ending it; keel recovered its "
+                 "spooled data") if killed else None
+    records = drain(spool, store, end)  # the rest of the data and KILLED: one transaction
     spool.close(remove=True)
-    store.forget_spool(spool.name)
     return Recovered(run.id, records, killed)
 
 

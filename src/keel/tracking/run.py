@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from keel.entities import Artifact, DatasetVersion, MetricPoint, Run
 from keel.errors import Conflict, InvalidInput, NotFound
-from keel.store.sql_store import now_ms
+from keel.store.sql_store import RunEnd, now_ms
 from keel.tracking.keys import (
     check_artifact_path,
     check_key,
@@ -225,12 +225,14 @@ class ActiveRun:
         """Store everything pending, then close the run with ``status``."""
         if self._ended:
             return
-        self.flush()
         self._writer.unregister(self._spool)
-        self.workspace.store.end_run(self.id, status, now_ms(), error)
+        # The last batch and the end status go in one transaction. The spool's
+        # offset row stays (one small row per run and process): deleting it in
+        # a second transaction would let a crash between the two replay the
+        # whole spool into an already ended run.
+        drain(self._spool, self.workspace.store, RunEnd(status, now_ms(), error))
         self._ended = status
         self._spool.close(remove=True)
-        self.workspace.store.forget_spool(self._spool.name)
         for callback in self.on_end:
             callback(self)
 

@@ -8,7 +8,7 @@ waiting for it. Both take the spool's lock, so a batch is stored once.
 from __future__ import annotations
 
 import threading
-from typing import Protocol
+from typing import Any, Protocol
 
 from keel.tracking.spool import Spool, parse_lines
 
@@ -20,20 +20,24 @@ INTERVAL = 0.05
 class BatchSink(Protocol):
     def write_batch(self, run_id: str, params: list[tuple[str, str]],
                     tags: list[tuple[str, str]], metrics: list, spool: str | None = None,
-                    offset: int | None = None) -> None: ...
+                    offset: int | None = None, end: Any = None) -> None: ...
 
 
-def drain(spool: Spool, store: BatchSink) -> int:
-    """Store every complete line the spool holds past its offset; return the count."""
+def drain(spool: Spool, store: BatchSink, end: Any = None) -> int:
+    """Store every complete line the spool holds past its offset; return the count.
+
+    With ``end`` (a RunEnd) the run is closed in the same transaction, even
+    when nothing is left to store: one commit at the end of every run.
+    """
     with spool.lock:
         if spool.closed:
             return 0
         data, new_offset = spool.read_new()
-        if not data:
+        if not data and end is None:
             return 0
         batch = parse_lines(data)
         store.write_batch(spool.run_id, batch.params, batch.tags, batch.metrics,
-                          spool=spool.name, offset=new_offset)
+                          spool=spool.name, offset=new_offset, end=end)
         spool.offset = new_offset
         return len(batch.metrics) + len(batch.params) + len(batch.tags)
 
