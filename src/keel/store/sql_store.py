@@ -50,7 +50,7 @@ class SqlStore(DatasetStoreMixin):
         migrate.upgrade(self.writer, lock)
         self._insert = postgresql.insert if self.writer.dialect.name == "postgresql" \
             else sqlite.insert
-        self._statements = _Statements(self._insert)
+        self._statements = _Statements(self._insert, self.writer.dialect)
 
     def close(self) -> None:
         """Release pooled connections."""
@@ -186,14 +186,19 @@ class SqlStore(DatasetStoreMixin):
         params: dict[str, dict[str, str]] = {i: {} for i in ids}
         metrics: dict[str, dict[str, float]] = {i: {} for i in ids}
         tags: dict[str, dict[str, str]] = {i: {} for i in ids}
+        # Plain tuples of three columns: a search page hydrates ~1,000 rows and
+        # Row attribute access was a third of its time.
         for chunk in _chunks(ids, 500):
-            for r in conn.execute(sa.select(t.params).where(t.params.c.run_id.in_(chunk))):
-                params[r.run_id][r.key] = r.value
-            for r in conn.execute(sa.select(t.latest_metrics)
-                                  .where(t.latest_metrics.c.run_id.in_(chunk))):
-                metrics[r.run_id][r.key] = _null_to_nan(r.value)
-            for r in conn.execute(sa.select(t.tags).where(t.tags.c.run_id.in_(chunk))):
-                tags[r.run_id][r.key] = r.value
+            for table, into in ((t.params, params), (t.tags, tags)):
+                query = sa.select(table.c.run_id, table.c.key, table.c.value)
+                for run_id, key, value in conn.execute(
+                        query.where(table.c.run_id.in_(chunk))):
+                    into[run_id][key] = value
+            lm = t.latest_metrics
+            for run_id, key, value in conn.execute(
+                    sa.select(lm.c.run_id, lm.c.key, lm.c.value)
+                    .where(lm.c.run_id.in_(chunk))):
+                metrics[run_id][key] = _null_to_nan(value)
         return [Run(id=r.id, experiment_id=r.experiment_id, experiment=r.experiment,
                     name=r.name, status=r.status, start_time=r.start_time,
                     end_time=r.end_time, user=r.user, parent_id=r.parent_id,
@@ -272,9 +277,13 @@ class SqlStore(DatasetStoreMixin):
 
     def _insert_metrics(self, conn: sa.Connection, run_id: str,
                         points: Sequence[MetricPoint]) -> None:
-        conn.execute(t.metrics.insert(), [
-            {"run_id": run_id, "key": p.key, "value": _nan_to_null(p.value), "step": p.step,
-             "timestamp": p.timestamp} for p in points])
+        # Straight to the driver's executemany with the statement compiled once:
+        # SQLAlchemy's per-row parameter processing was 60% of a 5,000-point batch.
+        rows = [{"run_id": run_id, "key": p.key, "value": _nan_to_null(p.value),
+                 "step": p.step, "timestamp": p.timestamp} for p in points]
+        order = self._statements.metrics_order
+        conn.exec_driver_sql(self._statements.metrics_sql,
+                             [tuple(r[k] for k in order) for r in rows] if order else rows)
         latest: dict[str, MetricPoint] = {}
         for p in points:
             cur = latest.get(p.key)
@@ -355,7 +364,14 @@ class RunEnd:
 class _Statements:
     """Upserts built once per store: SQLAlchemy spends ~50 us constructing each."""
 
-    def __init__(self, insert: Any) -> None:
+    def __init__(self, insert: Any, dialect: Any) -> None:
+        compiled = t.metrics.insert().inline().values(
+            run_id=sa.bindparam("run_id"), key=sa.bindparam("key"),
+            value=sa.bindparam("value"), step=sa.bindparam("step"),
+            timestamp=sa.bindparam("timestamp")).compile(dialect=dialect)
+        self.metrics_sql = str(compiled)
+        # qmark drivers (sqlite3) take tuples in this order; named ones take dicts.
+        self.metrics_order = tuple(compiled.positiontup or ()) if compiled.positional else None
         self.params = insert(t.params).on_conflict_do_nothing()
         tags = insert(t.tags)
         self.tags = tags.on_conflict_do_update(index_elements=["run_id", "key"],
