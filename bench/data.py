@@ -90,10 +90,10 @@ def cli_times(keel_dir: Path, dvc_dir: Path) -> dict[str, float]:
         subprocess.run(cmd, cwd=cwd, check=True, capture_output=True)
         return time.perf_counter() - t0
 
-    dvc = str(peer_python("dvc").parent / "dvc")
+    dvc = [str(peer_python("dvc")), "-m", "dvc"]
     return {"keel_status_cli": statistics.median(timed([str(KEEL), "data", "status", "small"],
                                                        keel_dir) for _ in range(3)),
-            "dvc_status_cli": statistics.median(timed([dvc, "status"], dvc_dir)
+            "dvc_status_cli": statistics.median(timed([*dvc, "status"], dvc_dir)
                                                 for _ in range(3))}
 
 

@@ -1,14 +1,19 @@
 """Remember file digests by (device, inode, size, mtime): unchanged files are never re-hashed.
 
-A local cache, not metadata: it lives in ``.keel/cache/stat.db`` even when the
-metadata store is PostgreSQL, and losing it only costs a re-hash. Uses the
-standard library's sqlite3 with parameterised statements.
+A local cache, not metadata: it lives in ``.keel/cache/stat/`` even when the
+metadata store is PostgreSQL, and losing it only costs a re-hash. One file
+per scanned folder, in the standard library's ``marshal`` format: loading
+20,000 entries takes ~5 ms, against ~60 ms to fetch them from SQLite. Writers
+replace the file atomically; when two processes race, the last one wins,
+which at worst costs the other's entries a re-hash.
 """
 
 from __future__ import annotations
 
+import hashlib
+import marshal
 import os
-import sqlite3
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,38 +24,54 @@ def stat_key(st: os.stat_result) -> Key:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
+def _group(path: str) -> str:
+    """Entries are filed by the folder two levels up (one cache file per dataset
+    folder of subfolders); rsplit is 4x cheaper than two os.path.dirname calls."""
+    return path.rsplit("/", 2)[0] or "/"
+
+
 class StatCache:
     """``path -> digest``, trusted only while the file's stat key is unchanged."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, timeout=30, isolation_level=None,
-                                  check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=OFF")  # a lost cache entry costs one re-hash
-        self.db.execute("CREATE TABLE IF NOT EXISTS stat (path TEXT PRIMARY KEY, dev INTEGER, "
-                        "ino INTEGER, size INTEGER, mtime_ns INTEGER, digest TEXT)")
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._loaded: dict[str, dict[str, tuple[Key, str]]] = {}
+
+    def _file(self, group: str) -> Path:
+        return self.folder / (hashlib.blake2b(group.encode(), digest_size=12).hexdigest() + ".bin")
+
+    def _load(self, group: str) -> dict[str, tuple[Key, str]]:
+        if group not in self._loaded:
+            try:
+                data = marshal.loads(self._file(group).read_bytes())
+            except (OSError, ValueError, EOFError, TypeError):
+                data = {}  # missing or damaged: start afresh, files get re-hashed
+            self._loaded[group] = data if isinstance(data, dict) else {}
+        return self._loaded[group]
 
     def lookup(self, items: Iterable[tuple[str, Key]]) -> dict[str, str]:
         """Digests of the paths whose stat key still matches what was cached."""
-        wanted = dict(items)
-        if not wanted:
-            return {}
         found = {}
-        # One scan of the table beats 20,000 point queries (about 10x here).
-        for path, dev, ino, size, mtime, digest in self.db.execute("SELECT * FROM stat"):
-            key = wanted.get(path)
-            if key is not None and key == (dev, ino, size, mtime):
-                found[path] = digest
+        for path, key in items:
+            hit = self._load(_group(path)).get(path)
+            if hit is not None and hit[0] == key:
+                found[path] = hit[1]
         return found
 
     def remember(self, rows: Iterable[tuple[str, Key, str]]) -> None:
         """Cache digests for paths with their current stat keys."""
-        data = [(path, *key, digest) for path, key, digest in rows]
-        if data:
-            with self.db:
-                self.db.execute("BEGIN")
-                self.db.executemany("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?, ?)", data)
+        touched = set()
+        for path, key, digest in rows:
+            group = _group(path)
+            self._load(group)[path] = (key, digest)
+            touched.add(group)
+        if touched:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        for group in touched:
+            target = self._file(group)
+            temp = target.with_name(f"{target.name}.{uuid.uuid4().hex[:8]}")
+            temp.write_bytes(marshal.dumps(self._loaded[group]))
+            os.replace(temp, target)
 
     def close(self) -> None:
-        self.db.close()
+        self._loaded.clear()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class ManifestEntry:
-    """One file of a dataset version."""
+class ManifestEntry(NamedTuple):
+    """One file of a dataset version (a tuple: manifests hold tens of thousands)."""
 
     path: str  # relative, '/'-separated
     digest: str
@@ -61,8 +61,7 @@ class Manifest:
     @classmethod
     def from_bytes(cls, data: bytes) -> Manifest:
         body = json.loads(data)
-        return cls(tuple(ManifestEntry(p, d, s, m) for p, d, s, m in body["files"]),
-                   bool(body.get("single")))
+        return cls(tuple(ManifestEntry._make(f) for f in body["files"]), bool(body.get("single")))
 
     @classmethod
     def build(cls, entries: list[ManifestEntry], single: bool = False) -> Manifest:

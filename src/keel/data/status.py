@@ -28,4 +28,14 @@ def status(ref: str, path: Path | None = None, ws: Workspace | None = None) -> M
     ws = resolve_workspace(ws)
     version = get_version(ws, ref)
     here = path or source_path(ws, version)
-    return load_manifest(ws, version).diff(working_manifest(ws, here))
+    stored = {e.path: e.digest for e in load_manifest(ws, version).entries}
+    files, _single = scan(here)
+    cache = stat_cache(ws)
+    try:
+        current = digests(files, cache)  # only files whose stat changed are read
+    finally:
+        cache.close()
+    return ManifestDiff(
+        added=tuple(sorted(current.keys() - stored.keys())),
+        removed=tuple(sorted(stored.keys() - current.keys())),
+        modified=tuple(sorted(p for p, d in current.items() if p in stored and stored[p] != d)))

@@ -33,7 +33,7 @@ def load_json_blob(ws: Workspace, digest: str | None) -> dict[str, Any]:
 
 def stat_cache(ws: Workspace) -> StatCache:
     """The workspace's local digest cache."""
-    return StatCache(ws.folder / "cache" / "stat.db")
+    return StatCache(ws.folder / "cache" / "stat")
 
 
 def source_path(ws: Workspace, version: DatasetVersion) -> Path:
