@@ -7,16 +7,14 @@ A reflink is copy-on-write, so it is as safe as a copy and costs no space.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import uuid
 from pathlib import Path
 
 from keel.blobs import BlobStore
 from keel.blobs.digest import hash_file
+from keel.blobs.store import kernel_copy
 from keel.errors import CorruptData, NotFound
-
-FICLONE = 0x40049409  # Linux ioctl: share extents between two files (btrfs, xfs, ...)
 
 
 def materialise(blobs: BlobStore, digest: str, dest: Path, mode: int = 0o644) -> None:
@@ -42,15 +40,4 @@ def _from_local(blobs: BlobStore, digest: str, temp: Path) -> None:
     if hash_file(source) != digest:
         raise CorruptData(f"blob {digest} in {blobs.url} is corrupted",
                           hint="pull it again from a remote (`keel data pull`)")
-    with open(source, "rb") as src, open(temp, "wb") as dst:
-        try:
-            fcntl.ioctl(dst.fileno(), FICLONE, src.fileno())
-            return
-        except OSError:
-            pass  # no reflinks on this filesystem: copy in the kernel instead
-        remaining = os.fstat(src.fileno()).st_size
-        while remaining > 0:
-            sent = os.copy_file_range(src.fileno(), dst.fileno(), remaining)
-            if sent == 0:
-                break
-            remaining -= sent
+    kernel_copy(Path(source), temp)
