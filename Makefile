@@ -31,8 +31,10 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Peers (MLflow, DVC) get their own venvs under bench/ on first run.
 bench: $(VENV)/.installed-base
 	$(BIN)/python bench/tracking.py
+	$(BIN)/python bench/data.py
 
 lock: $(VENV)/.installed-dev
 	$(PIP) freeze --exclude-editable | grep -v '^keel' > $(LOCK)
