@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from blake3 import blake3
@@ -32,9 +33,12 @@ def hash_file(path: str | os.PathLike[str]) -> str:
     return hasher.hexdigest()
 
 
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
 def is_digest(text: str) -> bool:
     """True if ``text`` looks like a hex BLAKE3 digest."""
-    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+    return isinstance(text, str) and _HEX64.fullmatch(text) is not None
 
 
 def file_size(path: Path) -> int:

@@ -22,7 +22,7 @@ def materialise(blobs: BlobStore, digest: str, dest: Path, mode: int = 0o644) ->
     dest.parent.mkdir(parents=True, exist_ok=True)
     temp = dest.with_name(f".{dest.name}.keel-{uuid.uuid4().hex[:8]}")
     try:
-        if blobs.local:
+        if blobs.is_loose(digest):
             _from_local(blobs, digest, temp)
         else:
             temp.write_bytes(blobs.get_bytes(digest))

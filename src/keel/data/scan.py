@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 from typing import NamedTuple
 
 from keel.blobs import BlobStore
 from keel.blobs.digest import MULTITHREAD_BYTES, hash_bytes, hash_file
+from keel.blobs.pack import PACKED_BELOW, PackWriter
 from keel.blobs.statcache import Key, StatCache, stat_key
 from keel.data.progress import NoProgress, Progress
 from keel.errors import InvalidInput, NotFound
@@ -137,11 +138,18 @@ def digests(files: list[ScannedFile], cache: StatCache, blobs: BlobStore | None 
         else:
             todo.append(f)
     progress.start("hashing", sum(f.key[2] for f in todo))
-    work: Callable[[ScannedFile], tuple[ScannedFile, str, Key]] = \
-        lambda f: _ingest(f, blobs, progress)  # noqa: E731
-    with ThreadPoolExecutor(WORKERS) as pool:
-        fresh = list(pool.map(work, [f for f in todo if f.key[2] < MULTITHREAD_BYTES]))
-    fresh += [work(f) for f in todo if f.key[2] >= MULTITHREAD_BYTES]
+    packing = blobs is not None and blobs.packs is not None
+    with blobs.pack_writer() if packing else nullcontext() as pack:  # type: ignore[union-attr]
+        def work(chunk: list[ScannedFile]) -> list[tuple[ScannedFile, str, Key]]:
+            return [_ingest(f, blobs, progress, pack) for f in chunk]
+
+        small = [f for f in todo if f.key[2] < MULTITHREAD_BYTES]
+        # Chunks of 256 files per task: one task per file spent more time in
+        # the executor's bookkeeping than in reading and hashing 4 KiB.
+        chunks = [small[i:i + 256] for i in range(0, len(small), 256)]
+        with ThreadPoolExecutor(WORKERS) as pool:
+            fresh = [item for done in pool.map(work, chunks) for item in done]
+        fresh += work([f for f in todo if f.key[2] >= MULTITHREAD_BYTES])
     progress.done()
     for f, digest, _key in fresh:
         result[f.path] = digest
@@ -149,8 +157,8 @@ def digests(files: list[ScannedFile], cache: StatCache, blobs: BlobStore | None 
     return result
 
 
-def _ingest(file: ScannedFile, blobs: BlobStore | None, progress: Progress
-            ) -> tuple[ScannedFile, str, Key]:
+def _ingest(file: ScannedFile, blobs: BlobStore | None, progress: Progress,
+            pack: PackWriter | None = None) -> tuple[ScannedFile, str, Key]:
     if file.key[2] >= MULTITHREAD_BYTES:
         digest, key = _hash_large(file)
         if blobs is not None:
@@ -158,7 +166,10 @@ def _ingest(file: ScannedFile, blobs: BlobStore | None, progress: Progress
     else:
         data, key = _read_stable(file)
         digest = hash_bytes(data)
-        if blobs is not None:
-            blobs.put_bytes(data, digest)
+        if blobs is not None and not blobs.exists(digest):
+            if pack is not None and len(data) < PACKED_BELOW:
+                pack.add(data, digest)
+            else:
+                blobs.put_bytes(data, digest)
     progress.advance(key[2])
     return file, digest, key
