@@ -58,12 +58,17 @@ def list_(experiment: list[str] = typer.Option(None, "--experiment", "-e",
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in found], indent=2))
         return
-    metric_keys = sorted({k for r in found for k in r.metrics})[:5]
-    table = Table("run", "name", "experiment", "status", "started", "duration",
-                  *[f"[magenta]{k}" for k in metric_keys], title=f"{len(found)} runs")
+    # A few metrics fit a terminal; `runs show` and --json have them all.
+    metric_keys = sorted({k for r in found for k in r.metrics})[:3]
+    table = Table(title=f"{len(found)} runs")
+    table.add_column("run", no_wrap=True, min_width=12)  # ids must stay copyable
+    for column in ("name", "experiment", "status", "started", "duration"):
+        table.add_column(column)
+    for key in metric_keys:
+        table.add_column(f"[magenta]{key}", justify="right")
     for r in found:
         duration = f"{r.duration_s:.1f}s" if r.duration_s is not None else "-"
-        table.add_row(r.id[:12], r.name, r.experiment, _status(r), _when(r.start_time),
+        table.add_row(r.id[:12], r.name, r.experiment, _status(r), _when(r.start_time)[5:16],
                       duration, *[_number(r.metrics[k]) if k in r.metrics else "" for k in
                                   metric_keys])
     console.print(table)
