@@ -95,6 +95,15 @@ def _walk(folder: Path, prefix: str, found: list[ScannedFile], seen: set[tuple[i
 
 def _read_stable(file: ScannedFile) -> tuple[bytes, Key]:
     """The file's bytes, read while its size and mtime stayed put."""
+    # Usual case, one fstat: the file still has the stat key the scan saw.
+    try:
+        with open(file.abspath, "rb") as handle:
+            data = handle.read()
+            after = stat_key(os.fstat(handle.fileno()))
+        if after == file.key and len(data) == after[2]:
+            return data, after
+    except OSError:
+        pass  # reported by the careful loop below
     for _attempt in range(RETRIES):
         try:
             with open(file.abspath, "rb") as handle:
@@ -166,10 +175,13 @@ def _ingest(file: ScannedFile, blobs: BlobStore | None, progress: Progress,
     else:
         data, key = _read_stable(file)
         digest = hash_bytes(data)
-        if blobs is not None and not blobs.exists(digest):
-            if pack is not None and len(data) < PACKED_BELOW:
+        packs = blobs.packs if blobs is not None else None
+        if pack is not None and packs is not None and len(data) < PACKED_BELOW:
+            # Only the pack index is consulted: a copy of a loose blob costs a
+            # few KiB, a stat per file to rule it out costs 10% of the add.
+            if digest not in packs.entries:
                 pack.add(data, digest)
-            else:
-                blobs.put_bytes(data, digest)
+        elif blobs is not None and not blobs.exists(digest):
+            blobs.put_bytes(data, digest)
     progress.advance(key[2])
     return file, digest, key
