@@ -73,3 +73,13 @@ def test_status_checkout_and_show(backend: str, tmp_path: Path) -> None:
     assert profile.returncode == 0 and "amount" in profile.stdout and "100 rows" in profile.stdout
     shown = json.loads(run_keel("data", "show", "tx@1", "--json").stdout)
     assert shown["ref"] == "tx@1" and shown["runs"] == []
+
+
+def test_remote_errors_are_shown_whole_and_create_nothing(backend: str, tmp_path: Path) -> None:
+    no_remote = run_keel("data", "push")
+    assert no_remote.returncode == 1
+    assert "[remote]" in no_remote.stderr  # TOML table names survive the terminal markup
+    missing = tmp_path / "typo-remote"
+    pulled = run_keel("data", "pull", "--remote", str(missing))
+    assert pulled.returncode == 1 and "holds no dataset versions" in pulled.stderr
+    assert not missing.exists()  # a mistyped remote is not created

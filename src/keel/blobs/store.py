@@ -27,7 +27,8 @@ class BlobStore:
         self._made_dirs: set[str] = set()  # fan-out folders known to exist
         self.packs: PackIndex | None = None
         if self.local:
-            Path(self.root).mkdir(parents=True, exist_ok=True)
+            # Folders are made on first write: opening a mistyped remote must
+            # not create it.
             self.packs = PackIndex(Path(self.root) / "packs")
             self.packs.refresh()
 
@@ -61,6 +62,8 @@ class BlobStore:
             root = Path(self.root)
             assert self.packs is not None
             self.packs.refresh()
+            if not root.is_dir():
+                return set()
             loose = {d.name + f.name for d in root.iterdir() if d.is_dir() and len(d.name) == 2
                      for f in d.iterdir() if ".tmp-" not in f.name}
             return loose | set(self.packs.entries)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from keel.cli import data, experiments, runs
@@ -82,9 +83,11 @@ def main() -> None:
     try:
         app()
     except KeelError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        # escape(): messages quote user text and TOML tables like [remote],
+        # which Rich would otherwise swallow as markup.
+        err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
         if exc.hint:
-            err_console.print(f"[bold]hint:[/] {exc.hint}", highlight=False)
+            err_console.print(f"[bold]hint:[/] {escape(exc.hint)}", highlight=False)
         sys.exit(1)
 
 

@@ -29,6 +29,9 @@ def pull(remote_url: str | None = None, names: list[str] | None = None,
         records = [DatasetVersion.from_dict(r) for r in remote.read_records()]
     except Exception as exc:
         raise unreachable(remote.url, exc) from exc
+    if not records:
+        raise NotFound(f"remote {remote.url} holds no dataset versions",
+                       hint="check the URL, or push to it first with `keel data push`")
     if names:
         records = [r for r in records if r.dataset in names]
         missing_names = set(names) - {r.dataset for r in records}
