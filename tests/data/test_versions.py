@@ -225,3 +225,15 @@ def test_file_changing_while_hashed_is_never_given_a_wrong_digest(
     monkeypatch.undo()
     with pytest.raises(NotFound):
         keel.data.get("raw")
+
+
+def test_status_of_a_deleted_working_copy_lists_every_file_removed(backend: str,
+                                                                   tmp_path: Path) -> None:
+    data = write(tmp_path / "d", {"a": "1", "b/c": "2"})
+    keel.data.add(data, "raw")
+    import shutil
+
+    shutil.rmtree(data)
+    assert keel.data.status("raw").removed == ("a", "b/c")
+    keel.data.checkout("raw@1")  # and checkout brings it all back
+    assert (data / "b" / "c").read_text() == "2"

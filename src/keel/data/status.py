@@ -29,6 +29,8 @@ def status(ref: str, path: Path | None = None, ws: Workspace | None = None) -> M
     version = get_version(ws, ref)
     here = path or source_path(ws, version)
     stored = {e.path: e.digest for e in load_manifest(ws, version).entries}
+    if not here.exists():  # the whole working copy was deleted or moved
+        return ManifestDiff(added=(), removed=tuple(sorted(stored)), modified=())
     files, _single = scan(here)
     cache = stat_cache(ws)
     try:
