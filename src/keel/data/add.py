@@ -11,7 +11,7 @@ from keel.config import read_toml
 from keel.data.manifest import Manifest, ManifestEntry
 from keel.data.progress import Progress
 from keel.data.ref import check_name
-from keel.data.scan import ScannedFile, digests, scan
+from keel.data.scan import ScannedFile, digests, gc_paused, scan
 from keel.data.version import load_manifest, relative_source, stat_cache
 from keel.entities import DatasetVersion
 from keel.errors import InvalidInput, KeelError, NotFound
@@ -67,7 +67,8 @@ def add(path: str | Path, name: str, message: str = "", check: bool = False,
     """
     ws = resolve_workspace(ws)
     check_name(name)
-    files, single = scan(Path(path))
+    with gc_paused():
+        files, single = scan(Path(path))
     if not files:
         raise InvalidInput(f"{path} holds no files", hint="add a folder with data in it")
     reports = _run_checks(ws, name, files, check, expectations)
@@ -75,7 +76,8 @@ def add(path: str | Path, name: str, message: str = "", check: bool = False,
         raise ChecksFailed(name, reports)
     cache = stat_cache(ws)
     try:
-        found = digests(files, cache, ws.blobs, progress)
+        with gc_paused():
+            found = digests(files, cache, ws.blobs, progress)
     finally:
         cache.close()
     manifest = Manifest.build([ManifestEntry(f.path, found[f.path], f.key[2], f.mode)

@@ -8,10 +8,12 @@ if it keeps changing, so a digest never describes bytes that were not there.
 
 from __future__ import annotations
 
+import gc
 import os
 import stat
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import NamedTuple
 
@@ -36,6 +38,19 @@ class ScannedFile(NamedTuple):
     abspath: str
     key: Key
     mode: int
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: a scan allocates ~100,000 tuples and
+    would trigger collections that find nothing (40-50 ms of a 20,000-file status)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def scan(root: Path) -> tuple[list[ScannedFile], bool]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from keel.data.manifest import Manifest, ManifestDiff, ManifestEntry
-from keel.data.scan import digests, scan
+from keel.data.scan import digests, gc_paused, scan
 from keel.data.version import get_version, load_manifest, source_path, stat_cache
 from keel.workspace import Workspace, resolve_workspace
 
@@ -31,12 +31,13 @@ def status(ref: str, path: Path | None = None, ws: Workspace | None = None) -> M
     stored = {e.path: e.digest for e in load_manifest(ws, version).entries}
     if not here.exists():  # the whole working copy was deleted or moved
         return ManifestDiff(added=(), removed=tuple(sorted(stored)), modified=())
-    files, _single = scan(here)
-    cache = stat_cache(ws)
-    try:
-        current = digests(files, cache)  # only files whose stat changed are read
-    finally:
-        cache.close()
+    with gc_paused():
+        files, _single = scan(here)
+        cache = stat_cache(ws)
+        try:
+            current = digests(files, cache)  # only files whose stat changed are read
+        finally:
+            cache.close()
     return ManifestDiff(
         added=tuple(sorted(current.keys() - stored.keys())),
         removed=tuple(sorted(stored.keys() - current.keys())),

@@ -1,0 +1,98 @@
+"""The measurement protocol bench/data.py runs on keel and on DVC, step for step.
+
+Standard library only: it is imported both by keel's interpreter (keel's side,
+and the CLI runs of both tools) and by bench/.venv-dvc's interpreter
+(``_dvc_side.py``), so that the two tools are measured by the very same code.
+
+A tool is described by callables: ``add(path, name)`` snapshots a path, and
+``status()`` returns True when the small-file dataset differs from what was
+added. Each status result is checked against what the step did (a touch is
+not a change, a rewrite is), so a tool that got faster by being wrong would
+stop the benchmark instead of winning it.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+SMALL, BIG = "data", "big.bin"  # relative to the tool's working folder
+PER_FOLDER = 200  # files per sub-folder of SMALL: 20,000 files = 100 folders x 200
+FILE_BYTES = 4096
+VICTIM = Path(SMALL, "d000", "f000.bin")  # the one file touched / modified
+
+Status = Callable[[], bool]
+
+
+def fewer(reps: int) -> int:
+    """Repetitions of the touched/modified statuses: each needs a fresh change first."""
+    return max(1, (reps + 1) // 2)
+
+
+def make_small_files(root: Path, count: int) -> None:
+    """``count`` files of 4 KiB of random bytes under ``root/d000 .. dNNN``."""
+    for n in range(count):
+        folder = root / f"d{n // PER_FOLDER:03d}"
+        if n % PER_FOLDER == 0:
+            folder.mkdir(parents=True)
+        (folder / f"f{n % PER_FOLDER:03d}.bin").write_bytes(os.urandom(FILE_BYTES))
+
+
+def timed(step: Callable[[], object]) -> float:
+    """Wall time of one call, in seconds."""
+    started = time.perf_counter()
+    step()
+    return time.perf_counter() - started
+
+
+def _median_status(status: Status, reps: int, expect_change: bool, label: str,
+                   before: Callable[[int], None] = lambda _rep: None) -> float:
+    """Median time of ``reps`` status calls, ``before(rep)`` run untimed ahead of each."""
+    times = []
+    for rep in range(reps):
+        before(rep)
+        started = time.perf_counter()
+        changed = status()
+        times.append(time.perf_counter() - started)
+        if changed != expect_change:
+            raise RuntimeError(f"{label}: status said changed={changed}, "
+                               f"expected {expect_change}")
+    return statistics.median(times)
+
+
+def run(work: Path, add: Callable[[str, str], object], status: Status, reps: int,
+        reopen_status: Status | None = None) -> dict[str, float]:
+    """Time the workloads in ``work`` (the tool's folder, already the cwd).
+
+    Order: add the small files, the status workloads on them, then add the big
+    file, so that every status covers exactly the small-file dataset for both
+    tools (DVC's plain ``status`` checks every tracked output).
+
+    Each touched/modified repetition touches or rewrites the file anew:
+    both tools remember the new digest, so repeating status after a single
+    change would time the no-change case from the second call on.
+    """
+    result = {"add_small": timed(lambda: add(SMALL, "d"))}
+    result["status_clean"] = _median_status(status, reps, False, "status, nothing changed")
+    if reopen_status is not None:
+        result["status_clean_reopen"] = _median_status(reopen_status, reps, False,
+                                                       "status with reopen, nothing changed")
+    victim = work / VICTIM
+    first_mtime = victim.stat().st_mtime_ns
+
+    def touch(rep: int) -> None:
+        stamp = first_mtime + (rep + 1) * 1_000_000_000  # a new mtime, same bytes
+        os.utime(victim, ns=(stamp, stamp))
+
+    def rewrite(_rep: int) -> None:
+        victim.write_bytes(os.urandom(FILE_BYTES))  # same size, new bytes and mtime
+
+    result["status_touched"] = _median_status(status, fewer(reps), False,
+                                              "status after a touch", touch)
+    result["status_modified"] = _median_status(status, fewer(reps), True,
+                                               "status after a rewrite", rewrite)
+    result["add_big"] = timed(lambda: add(BIG, "big"))
+    return result
