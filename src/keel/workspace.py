@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from keel.blobs import BlobStore
 from keel.config import WORKSPACE_DIR, find_workspace, require_workspace, resolve
@@ -26,6 +27,8 @@ class Workspace:
     root: Path
     store: SqlStore
     blobs: BlobStore
+    # Experiments by name, filled by the tracking API (see tracking/api.py).
+    experiment_cache: dict[str, Any] = field(default_factory=dict)
 
     @property
     def folder(self) -> Path:

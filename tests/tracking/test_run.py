@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -132,3 +133,21 @@ def test_flush_makes_logged_values_visible_to_other_readers(backend: str) -> Non
         run.log_metric("loss", 0.2)
         run.flush()
         assert run.info.metrics == {"loss": 0.2}
+
+
+def test_switching_workspaces_in_one_process_keeps_them_apart(
+        backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from keel.workspace import forget_workspaces, init_workspace
+
+    with keel.start_run(experiment="shared-name") as first:
+        pass
+    forget_workspaces()  # e.g. a notebook moving to another project
+    other = tmp_path / "other"
+    init_workspace(other)
+    monkeypatch.chdir(other)
+    monkeypatch.delenv("KEEL_STORE", raising=False)  # the other project is embedded
+    with keel.start_run(experiment="shared-name") as second:
+        pass
+    assert keel.get_run(second.id).experiment == "shared-name"
+    with pytest.raises(NotFound):
+        keel.get_run(first.id)  # that run lives in the first workspace only

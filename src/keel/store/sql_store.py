@@ -160,8 +160,11 @@ class SqlStore(DatasetStoreMixin):
         try:
             exp_name = self._write(action)
         except IntegrityError as exc:
-            raise NotFound(f"parent run {parent_id!r} does not exist",
-                           hint="pass the id of a stored run") from exc
+            if parent_id is not None and "parent" in str(exc.orig).lower():
+                raise NotFound(f"parent run {parent_id!r} does not exist",
+                               hint="pass the id of a stored run") from exc
+            raise NotFound(f"experiment id {experiment_id} does not exist in {self.url}",
+                           hint="create the experiment first") from exc
         # Built here rather than read back: one query fewer per run (bench A1).
         return Run(id=new_id, experiment_id=experiment_id, experiment=exp_name, name=name,
                    status="RUNNING", start_time=start_time, end_time=None, user=user,

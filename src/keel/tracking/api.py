@@ -67,16 +67,15 @@ def start_run(experiment: str | None = None, name: str | None = None,
     return active
 
 
-# Experiments by (workspace, name), looked up once per process: two queries
-# saved per run. A name deleted meanwhile by another process keeps working here.
-_experiments: dict[tuple[int, str], Experiment] = {}
-
-
 def _experiment(ws: Any, name: str) -> Experiment:
-    key = (id(ws), name)
-    if key not in _experiments:
-        _experiments[key] = ws.store.get_or_create_experiment(name)
-    return _experiments[key]
+    """The experiment, looked up once per opened workspace: two queries saved per
+    run. Cached on the workspace object so the cache dies with it (a cache keyed
+    by id(ws) once handed a closed workspace's ids to its successor). An
+    experiment deleted meanwhile by another process keeps receiving runs here."""
+    cache = ws.experiment_cache
+    if name not in cache:
+        cache[name] = ws.store.get_or_create_experiment(name)
+    return cache[name]
 
 
 def _activate(ws: Any, run: Run) -> ActiveRun:
