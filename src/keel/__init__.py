@@ -5,6 +5,8 @@
 ...     run.log_metric("loss", 0.25)
 """
 
+from typing import Any
+
 from keel.entities import Artifact, DatasetVersion, Experiment, MetricPoint, Run
 from keel.errors import KeelError
 from keel.tracking.api import (
@@ -36,6 +38,21 @@ from keel.tracking.api import (
 )
 from keel.tracking.run import ActiveRun
 
+
+def load_model(uri: str, trust: bool = False, trusted_types: tuple[str, ...] = ()) -> Any:
+    """Load a model package: ``models:/churn@champion``, ``models:/churn/3``,
+    ``runs:/<run id>/model`` or a package folder (see :mod:`keel.models`)."""
+    from keel.models.load import load_model as _load
+
+    return _load(uri, trust=trust, trusted_types=trusted_types)
+
+
+def autolog(disable: bool = False, log_models: bool = True) -> None:
+    """Log scikit-learn fits (params, training metrics, model, data digest)."""
+    from keel.models.autolog import autolog as _autolog
+
+    _autolog(disable=disable, log_models=log_models)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -48,6 +65,7 @@ __all__ = [
     "Run",
     "__version__",
     "active_run",
+    "autolog",
     "create_experiment",
     "delete_run",
     "download_artifacts",
@@ -57,6 +75,7 @@ __all__ = [
     "get_metric_history",
     "get_run",
     "list_artifacts",
+    "load_model",
     "log_artifact",
     "log_dataset",
     "log_dict",
@@ -73,3 +92,13 @@ __all__ = [
     "start_run",
     "use_dataset",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # keel.models / keel.data / keel.packaging on first use: `import keel`
+    # stays free of scikit-learn and pyarrow.
+    if name in ("models", "data", "packaging"):
+        import importlib
+
+        return importlib.import_module(f"keel.{name}")
+    raise AttributeError(f"module 'keel' has no attribute {name!r}")

@@ -117,3 +117,69 @@ class DatasetVersion:
     def from_dict(cls, data: dict[str, Any]) -> DatasetVersion:
         fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**fields)
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One immutable registered version of a model: ``name/version``."""
+
+    id: int
+    name: str
+    version: int
+    package_digest: str      # digest of the package's keel-model.yaml
+    source: str              # where it was registered from (runs:/<id>/model or a folder)
+    run_id: str | None
+    description: str
+    created_at: int
+    user: str
+    lifecycle: str           # active or deleted
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        """``name/version``, the way the CLI names it."""
+        return f"{self.name}/{self.version}"
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"ref": self.ref, "uri": self.uri, "aliases": list(self.aliases)}
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A named model: its description, tags, and which version each alias names."""
+
+    name: str
+    description: str
+    created_at: int
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, int] = field(default_factory=dict)
+    latest_version: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelEvent:
+    """One entry of a model's audit history: a registration, an alias move, a
+    refused or forced promotion, a deletion. Never updated, never deleted."""
+
+    id: int
+    name: str
+    action: str              # register, promote, refuse, force, delete, restore, ...
+    version: int | None
+    alias: str | None
+    from_version: int | None
+    to_version: int | None
+    user: str
+    time: int
+    reason: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -10,7 +10,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from keel.cli import data, experiments, runs
+from keel.cli import ci, data, experiments, models, runs
+from keel.cli.lineage import lineage
+from keel.cli.predict import predict
 from keel.config import all_settings, find_workspace
 from keel.errors import KeelError
 
@@ -19,6 +21,10 @@ app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_comp
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(data.app, name="data")
+app.add_typer(models.app, name="model")
+app.add_typer(ci.app, name="ci")
+app.command()(lineage)
+app.command()(predict)
 db_app = typer.Typer(no_args_is_help=True, help="Manage the metadata database.")
 app.add_typer(db_app, name="db")
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # Bump with every migration; a database at a revision this build does not know
 # was written by a newer keel and is refused.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 metadata = sa.MetaData()
 
@@ -141,4 +141,63 @@ run_datasets = sa.Table(
     sa.Column("version_id", BigId, sa.ForeignKey("dataset_versions.id"), primary_key=True),
     sa.Column("role", sa.String(8), primary_key=True),
     sa.Index("ix_run_datasets_version", "version_id"),
+)
+
+registered_models = sa.Table(
+    "registered_models", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+# Immutable versions; (model_id, version) is unique so two registrations at
+# once cannot both become version N (the loser retries as N+1).
+model_versions = sa.Table(
+    "model_versions", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("model_id", BigId, sa.ForeignKey("registered_models.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("package_digest", sa.String(64), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), nullable=True),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("user", sa.String(256), nullable=False),
+    sa.Column("lifecycle", sa.String(16), nullable=False, default="active"),
+    sa.UniqueConstraint("model_id", "version", name="uq_model_versions_version"),
+    sa.Index("ix_model_versions_run", "run_id"),
+)
+
+# Tags of a model (version 0) or of one of its versions.
+model_tags = sa.Table(
+    "model_tags", metadata,
+    sa.Column("model_id", BigId, sa.ForeignKey("registered_models.id"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(KEY), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+model_aliases = sa.Table(
+    "model_aliases", metadata,
+    sa.Column("model_id", BigId, sa.ForeignKey("registered_models.id"), primary_key=True),
+    sa.Column("alias", sa.String(128), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+# The audit trail: append-only. Evidence (gate results) is JSON text.
+model_events = sa.Table(
+    "model_events", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("model_id", BigId, sa.ForeignKey("registered_models.id"), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("version", sa.Integer, nullable=True),
+    sa.Column("alias", sa.String(128), nullable=True),
+    sa.Column("from_version", sa.Integer, nullable=True),
+    sa.Column("to_version", sa.Integer, nullable=True),
+    sa.Column("user", sa.String(256), nullable=False),
+    sa.Column("time", sa.BigInteger, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, default=""),
+    sa.Column("evidence", sa.Text, nullable=False, default="{}"),
+    sa.Index("ix_model_events_model", "model_id", "id"),
 )

@@ -19,6 +19,7 @@ from keel.store import schema as t
 from keel.store.dataset_store import DatasetStoreMixin
 from keel.store.engine import create_engines, normalise_url, retry_locked
 from keel.store.filter import parse, parse_order_by
+from keel.store.model_store import ModelStoreMixin
 from keel.store.search import apply_order, compile_filter
 
 
@@ -40,7 +41,7 @@ def _null_to_nan(value: float | None) -> float:
     return float("nan") if value is None else value
 
 
-class SqlStore(DatasetStoreMixin):
+class SqlStore(DatasetStoreMixin, ModelStoreMixin):
     """Metadata in a relational database; see :class:`keel.store.Store`."""
 
     def __init__(self, url: str, lock_dir: Path | None = None) -> None:

@@ -223,6 +223,44 @@ class ActiveRun:
         self.workspace.store.link_run_dataset(self.id, result.version.id, "output")
         return result.version
 
+    # -- models ------------------------------------------------------------
+
+    def log_model(self, model: Any, artifact_path: str = "model", input_example: Any = None,
+                  signature: Any = None, flavor: str | None = None) -> str:
+        """Package ``model`` (skops for scikit-learn, ONNX, or a trusted Python
+        object) with its signature and lineage, and store it as artifacts under
+        ``artifact_path``. Returns its URI, ``runs:/<run id>/<artifact_path>``.
+
+        >>> run.log_model(clf, "model", input_example=X_train[:5])
+        """
+        import tempfile
+
+        from keel.packaging import save_package
+
+        self._check_open()
+        prefix = check_artifact_path(artifact_path)
+        self.flush()
+        stored = self.workspace.store.get_run(self.id)
+        with tempfile.TemporaryDirectory(prefix="keel-model-") as temp:
+            save_package(model, Path(temp) / "package", input_example=input_example,
+                         signature=signature, flavor=flavor, metrics=stored.metrics,
+                         lineage=self._lineage(stored))
+            self.log_artifact(Path(temp) / "package", artifact_path=prefix)
+        return f"runs:/{self.id}/{prefix}"
+
+    def _lineage(self, stored: Run) -> dict[str, Any]:
+        """Where a model logged now comes from, written into its manifest."""
+        used = self.workspace.store.datasets_of_run(self.id)
+        if not used and self.parent_id:  # a sweep's children read the parent's data
+            used = self.workspace.store.datasets_of_run(self.parent_id)
+        return {"run_id": self.id, "experiment": self.experiment,
+                "params": dict(stored.params),
+                "datasets": [{"ref": v.ref, "manifest_digest": v.manifest_digest,
+                              "role": role} for v, role in used],
+                "git_commit": stored.tags.get("keel.git.commit"),
+                "git_dirty": stored.tags.get("keel.git.status") == "dirty",
+                "python": stored.tags.get("keel.python")}
+
     # -- lifecycle ---------------------------------------------------------
 
     def flush(self) -> None:

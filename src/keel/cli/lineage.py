@@ -1,0 +1,89 @@
+"""``keel lineage``: where a model, run or dataset version came from."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.tree import Tree
+
+console = Console()
+
+
+def lineage(reference: str = typer.Argument(..., help="models:/churn@champion, churn/3, "
+                                                       "runs:/<id>/model, a run id, or "
+                                                       "a dataset version NAME@N"),
+            as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+    """The chain: model version -> run -> params, metrics -> data -> commit -> environment."""
+    from keel.models.lineage import lineage as build
+    from keel.tracking import session
+
+    found = build(reference, session.workspace())
+    if as_json:
+        typer.echo(json.dumps(found, indent=2, default=str))
+        return
+    console.print(render(found))
+
+
+def _when(ms: int | None) -> str:
+    return "-" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime(
+        "%Y-%m-%d %H:%M")
+
+
+def render(found: dict[str, Any]) -> Tree:
+    """The lineage as a Rich tree, root first."""
+    if found["kind"] == "dataset":
+        d = found["dataset"]
+        root = Tree(f"[bold]dataset {d['ref']}[/] ({d['files']} files, {d['bytes']:,} bytes, "
+                    f"manifest {d['manifest_digest'][:12]})")
+        for run in found["runs"]:
+            models = f" -> models {', '.join(run['models'])}" if run["models"] else ""
+            root.add(f"{run['role']} of run {run['id'][:12]} {escape(run['name'])} "
+                     f"({run['status']}){models}")
+        return root
+    if found["kind"] == "model":
+        m = found["model"]
+        title = f"model {m.get('name')}/{m.get('version')}" if m.get("name") else m["uri"]
+        aliases = f" [{', '.join(m.get('aliases', []))}]" if m.get("aliases") else ""
+        root = Tree(f"[bold]{escape(title)}{escape(aliases)}[/] {m['flavor']} package "
+                    f"{m['package_digest'][:12]}, registered {_when(m.get('registered_at'))} "
+                    f"by {m.get('registered_by', '-')}")
+        node = root
+    else:
+        root = node = Tree(f"[bold]run {found['run']['id']}[/]")
+    run = found.get("run")
+    if not run:
+        return root
+    if "status" not in run:
+        node.add(f"run {run['id']} ({run.get('note', '')})")
+        return root
+    branch = node.add(f"[bold]run {run['id'][:12]}[/] {escape(run['name'])} in "
+                      f"{escape(run['experiment'])} ({run['status']}, by {run['user']}, "
+                      f"{_when(run['start_time'])})")
+    params = ", ".join(f"{k}={v}" for k, v in sorted(run["params"].items())[:12])
+    branch.add(f"params: {escape(params) or '-'}")
+    metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(run["metrics"].items())
+                        if isinstance(v, float))
+    branch.add(f"metrics: {escape(metrics[:300]) or '-'}")
+    data = branch.add("data")
+    for d in found.get("datasets", []):
+        via = " (read by the parent sweep)" if d.get("via_parent") else ""
+        data.add(f"{d['ref']} {d['role']}, manifest {d['manifest_digest'][:12]}{via}")
+    if not found.get("datasets"):
+        data.add("no dataset versions recorded")
+    code = found.get("code", {})
+    dirty = " [yellow]+ uncommitted changes (artifact keel/git.diff)[/]" if code.get("dirty") \
+        else ""
+    branch.add(f"code: commit {code.get('commit') or 'not in git'} on "
+               f"{code.get('branch') or '-'}{dirty}; entry point "
+               f"{escape(str(code.get('entrypoint')))}")
+    env = found.get("environment", {})
+    branch.add(f"environment: Python {env.get('python')} on {env.get('platform')}, host "
+               f"{env.get('host')}; packages in artifact {env.get('packages_artifact') or '-'}")
+    if found.get("registered_as"):
+        branch.add("registered as " + ", ".join(found["registered_as"]))
+    return root

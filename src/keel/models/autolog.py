@@ -1,0 +1,133 @@
+"""``keel.autolog()``: scikit-learn training logged in one line.
+
+Every top-level ``fit`` of a scikit-learn estimator records its params,
+training metrics, the fitted model (a verified package with its signature)
+and the digest of the data it was fitted on, in the active run or in a new one.
+Fits that a meta-estimator (Pipeline, GridSearchCV) makes inside its own fit
+are not logged separately.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import warnings
+from typing import Any
+
+import numpy as np
+
+from keel.models.metrics import classification_metrics, regression_metrics
+
+_patched: dict[type, Any] = {}
+_state = threading.local()
+_logged_runs: set[str] = set()
+
+
+def autolog(disable: bool = False, log_models: bool = True) -> None:
+    """Turn scikit-learn autologging on (or off with ``disable=True``).
+
+    >>> keel.autolog()
+    >>> RandomForestClassifier().fit(X, y)   # a run with params, metrics, model
+    """
+    if disable:
+        for cls, original in _patched.items():
+            cls.fit = original
+        _patched.clear()
+        return
+    from sklearn.utils import all_estimators
+
+    _state_options.update(log_models=log_models)
+    for _name, cls in all_estimators():
+        if "fit" in cls.__dict__ and cls not in _patched:
+            _patched[cls] = cls.__dict__["fit"]
+            cls.fit = _wrap(cls.__dict__["fit"])
+
+
+_state_options: dict[str, Any] = {"log_models": True}
+
+
+def _wrap(original: Any) -> Any:
+    @functools.wraps(original)
+    def fit(self: Any, X: Any, y: Any = None, *args: Any, **kwargs: Any) -> Any:
+        depth = getattr(_state, "depth", 0)
+        _state.depth = depth + 1
+        try:
+            result = original(self, X, y, *args, **kwargs)
+        finally:
+            _state.depth = depth
+        if depth == 0:
+            _log_fit(self, X, y)
+        return result
+
+    return fit
+
+
+def _log_fit(estimator: Any, X: Any, y: Any) -> None:
+    from keel.tracking.api import active_run, start_run
+
+    current = active_run()
+    if current is not None and current.id not in _logged_runs:
+        _logged_runs.add(current.id)
+        _record(current, estimator, X, y)
+        return
+    # A second fit in the same run would clash with its write-once params:
+    # give it a run of its own (a child of the active run, if any).
+    with start_run(name=f"{type(estimator).__name__}-autolog") as run:
+        _logged_runs.add(run.id)
+        _record(run, estimator, X, y)
+
+
+def _record(run: Any, estimator: Any, X: Any, y: Any) -> None:
+    try:
+        run.set_tags({"keel.autolog": "sklearn", "keel.estimator": type(estimator).__name__})
+        run.log_params(_params(estimator) | {"dataset.digest": dataset_digest(X, y),
+                                             "dataset.rows": len(X)})
+        run.log_metrics(_training_metrics(estimator, X, y))
+        if _state_options["log_models"]:
+            example = X.iloc[:5] if hasattr(X, "iloc") else np.asarray(X)[:5]
+            run.log_model(estimator, "model", input_example=example)
+    except Exception as exc:  # never break the user's training because logging failed
+        warnings.warn(f"keel autolog could not record this fit: {exc}", stacklevel=3)
+
+
+def _params(estimator: Any) -> dict[str, Any]:
+    found = estimator.get_params(deep=True)
+    return {k: v for k, v in found.items()
+            if isinstance(v, bool | int | float | str | type(None)) and len(k) <= 200}
+
+
+def _training_metrics(estimator: Any, X: Any, y: Any) -> dict[str, float]:
+    from sklearn.base import is_classifier, is_regressor
+
+    if y is None:
+        return {}
+    predictions = estimator.predict(X)
+    if is_classifier(estimator):
+        proba = estimator.predict_proba(X) if hasattr(estimator, "predict_proba") else None
+        found = classification_metrics(y, predictions, proba,
+                                        list(getattr(estimator, "classes_", [])) or None)
+    elif is_regressor(estimator):
+        found = regression_metrics(y, predictions)
+    else:
+        return {}
+    return {f"training_{k}": v for k, v in found.items()}
+
+
+def dataset_digest(X: Any, y: Any = None) -> str:
+    """BLAKE3 of the training data's values and column names: the same data
+    gives the same digest in any process."""
+    import pandas as pd
+    from blake3 import blake3
+
+    hasher = blake3()
+    for part in (X, y):
+        if part is None:
+            continue
+        if isinstance(part, pd.DataFrame | pd.Series):
+            hasher.update(repr(list(getattr(part, "columns", [part.name]))).encode())
+            hasher.update(pd.util.hash_pandas_object(part, index=False).to_numpy().tobytes())
+        else:
+            array = np.ascontiguousarray(np.asarray(part))
+            hasher.update(f"{array.dtype}{array.shape}".encode())
+            hasher.update(array.tobytes() if array.dtype != object else repr(array).encode())
+    return hasher.hexdigest()
