@@ -20,6 +20,10 @@ import sqlalchemy as sa
 from keel.tracking import session
 from keel.workspace import init_workspace
 
+# The `trained` fixture (a holdout dataset and two logged models) is shared by
+# the models and CLI tests.
+pytest_plugins = ["tests.models.fixtures"]
+
 REQUIRE_SERVICES = os.environ.get("KEEL_REQUIRE_SERVICES") == "1"
 POSTGRES_ADMIN_URL = os.environ.get("KEEL_TEST_POSTGRES_URL", "")
 

@@ -38,9 +38,12 @@ def autolog(disable: bool = False, log_models: bool = True) -> None:
 
     _state_options.update(log_models=log_models)
     for _name, cls in all_estimators():
-        if "fit" in cls.__dict__ and cls not in _patched:
-            _patched[cls] = cls.__dict__["fit"]
-            cls.fit = _wrap(cls.__dict__["fit"])
+        # fit is often inherited (RandomForestClassifier's lives on BaseForest):
+        # patch the class that defines it; a super().fit() call is just a nested fit.
+        owner = next((c for c in cls.__mro__ if "fit" in c.__dict__), None)
+        if owner is not None and owner not in _patched:
+            _patched[owner] = owner.__dict__["fit"]
+            owner.fit = _wrap(owner.__dict__["fit"])
 
 
 _state_options: dict[str, Any] = {"log_models": True}
@@ -48,15 +51,19 @@ _state_options: dict[str, Any] = {"log_models": True}
 
 def _wrap(original: Any) -> Any:
     @functools.wraps(original)
-    def fit(self: Any, X: Any, y: Any = None, *args: Any, **kwargs: Any) -> Any:
+    def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
         depth = getattr(_state, "depth", 0)
+        # Inner fits (a Pipeline's steps, fits made while we compute metrics)
+        # run at depth > 0 and are not logged on their own.
         _state.depth = depth + 1
         try:
-            result = original(self, X, y, *args, **kwargs)
+            result = original(self, *args, **kwargs)
+            if depth == 0:
+                X = args[0] if args else kwargs.get("X")
+                y = args[1] if len(args) > 1 else kwargs.get("y")
+                _log_fit(self, X, y)
         finally:
             _state.depth = depth
-        if depth == 0:
-            _log_fit(self, X, y)
         return result
 
     return fit
@@ -124,7 +131,8 @@ def dataset_digest(X: Any, y: Any = None) -> str:
         if part is None:
             continue
         if isinstance(part, pd.DataFrame | pd.Series):
-            hasher.update(repr(list(getattr(part, "columns", [part.name]))).encode())
+            names = list(part.columns) if isinstance(part, pd.DataFrame) else [part.name]
+            hasher.update(repr(names).encode())
             hasher.update(pd.util.hash_pandas_object(part, index=False).to_numpy().tobytes())
         else:
             array = np.ascontiguousarray(np.asarray(part))

@@ -46,11 +46,15 @@ def load(path: Path, trust: bool = False, trusted_types: tuple[str, ...] = ()) -
     import pickle
 
     try:
-        return pickle.loads(path.read_bytes())
+        model = pickle.loads(path.read_bytes())  # the caller passed trust=True
     except Exception as exc:
         raise InvalidInput(f"{path.name} could not be unpickled: {exc}",
                            hint="load it where the packages it was saved with are "
                                 "installed") from exc
+    if not callable(getattr(model, "predict", None)):
+        raise InvalidInput(f"{path.name} holds a {type(model).__name__}, which has no predict()",
+                           hint="package an object with a predict(data) method")
+    return model
 
 
 def predict(raw: Any, data: Any) -> Any:
