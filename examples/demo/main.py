@@ -2,8 +2,11 @@
 
 Versions the breast-cancer data set that scikit-learn ships (and a shifted
 second batch), trains several scikit-learn classifiers on version 1, tracks
-every run and the data version it read (one fails on purpose: failed runs are
-tracked too), then compares them, picks the best and shows where it came from.
+every run, its model package and the data version it read (one fails on
+purpose: failed runs are tracked too), compares them, registers the best model
+and promotes it to `champion` through validation gates on a versioned holdout,
+shows a weaker model refused with its evidence, prints the champion's lineage,
+reloads it in a fresh process and scores a file with it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ def candidates() -> dict[str, object]:
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
 
     return {
         "logreg": make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=500)),
@@ -37,6 +41,7 @@ def candidates() -> dict[str, object]:
         "forest": RandomForestClassifier(n_estimators=200, max_depth=6, random_state=0),
         "boosting": GradientBoostingClassifier(n_estimators=150, learning_rate=0.1,
                                                random_state=0),
+        "stump": DecisionTreeClassifier(max_depth=1, random_state=0),  # a weak baseline
         "broken-forest": RandomForestClassifier(n_estimators=-5),  # refused by scikit-learn
     }
 
@@ -77,8 +82,9 @@ def show_data_diff() -> None:
                       f"columns whose distribution moved: [yellow]{moved}[/]")
 
 
-def train_all() -> str:
-    """Run the sweep: a parent run with one nested run per model. Returns the parent id."""
+def train_all() -> tuple[str, dict[str, object]]:
+    """Run the sweep: a parent run with one nested run per model, each logging its
+    model package. Returns the parent id and the fitted models by run id."""
     import pandas as pd
     from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
     from sklearn.model_selection import train_test_split
@@ -92,6 +98,12 @@ def train_all() -> str:
         X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25,
                                                             random_state=42, stratify=y)
         sweep.log_params({"dataset": "breast-cancer@1", "test_size": 0.25, "rows": len(X)})
+        # The held-out rows become a dataset version of their own: promotion
+        # gates score every candidate on exactly these bytes.
+        Path("holdout").mkdir(exist_ok=True)
+        X_test.assign(target=y_test).to_csv("holdout/holdout.csv", index=False)
+        sweep.log_dataset("holdout", name="breast-cancer-holdout", message="25% held out")
+        fitted: dict[str, object] = {}
         for name, model in candidates().items():
             started = time.perf_counter()
             try:
@@ -108,11 +120,13 @@ def train_all() -> str:
                                      "log_loss": log_loss(y_test, proba),
                                      "fit_seconds": time.perf_counter() - started})
                     run.log_dict({"features": list(X.columns)}, "features.json")
+                    run.log_model(model, "model", input_example=X_train[:5])
+                    fitted[run.id] = model
                 console.print(f"  [green]✓[/] {name:<14} tracked as run {run.id[:12]}")
             except Exception as exc:  # the demo carries on; keel stored the failure
                 console.print(f"  [red]✗[/] {name:<14} failed ({type(exc).__name__}); "
                               "keel stored the run as FAILED with its traceback")
-    return sweep.id
+    return sweep.id, fitted
 
 
 def _params(model: object) -> dict[str, object]:
@@ -135,8 +149,9 @@ def _log_learning_curve(run: object, model: object, X_test: object, y_test: obje
             run.log_metric("auc_by_stage", score, step=step)  # type: ignore[attr-defined]
 
 
-def report(sweep_id: str, launched_from: Path) -> None:
-    """Compare the runs, name the best and show its provenance."""
+def report(sweep_id: str) -> list[object]:
+    """Compare the runs, name the best and show its provenance. Returns the runs,
+    best first."""
     import keel
     from keel.workspace import current_workspace
 
@@ -173,19 +188,96 @@ def report(sweep_id: str, launched_from: Path) -> None:
         last_line = (failed[0].error or "").strip().splitlines()[-1]
         console.print(f"[red]failed run kept:[/] {failed[0].name} ({failed[0].id[:12]}): "
                       f"{last_line}")
-    keel_bin = Path(sys.executable).parent / "keel"
-    rel = os.path.relpath(WORKSPACE, launched_from)
-    console.print(Panel.fit(
-        f"cd {rel}\n"
-        f"{os.path.relpath(keel_bin, WORKSPACE)} runs list\n"
-        f"{os.path.relpath(keel_bin, WORKSPACE)} runs show {best.id[:12]}\n"
-        f"{os.path.relpath(keel_bin, WORKSPACE)} runs compare {runs[0].id[:12]} "
-        f"{runs[1].id[:12]}\n"
-        f"{os.path.relpath(keel_bin, WORKSPACE)} runs list --filter \"metrics.auc > 0.99\"\n"
-        f"{os.path.relpath(keel_bin, WORKSPACE)} data log breast-cancer\n"
-        f"{os.path.relpath(keel_bin, WORKSPACE)} data diff breast-cancer@1 breast-cancer@2\n"
-        f"{os.path.relpath(keel_bin, WORKSPACE)} data show breast-cancer@1",
-        title=f"where to look: the workspace is {WORKSPACE / '.keel'}"))
+    return runs
+
+
+MODEL = "breast-cancer"
+HOLDOUT = "breast-cancer-holdout@1"
+
+
+def ship(runs: list[object], fitted: dict[str, object]) -> None:
+    """Register the best model, promote it through the gates, watch a weaker one
+    get refused, print the lineage, and reload the champion in a fresh process."""
+    import keel.models as km
+    from keel.cli.gate_options import print_report
+    from keel.cli.lineage import render
+
+    finished = [r for r in runs if r.status == "FINISHED"]  # type: ignore[attr-defined]
+    best, weakest = finished[0], finished[-1]
+    champion = km.register(f"runs:/{best.id}/model", MODEL,  # type: ignore[attr-defined]
+                           description=f"{best.name}, best auc of the sweep")  # type: ignore[attr-defined]
+    gates = km.GatePolicy.for_alias(MODEL, "champion", require=["auc >= 0.95"],
+                                    holdout=HOLDOUT, max_regression=0.005)
+    done = km.promote(champion.ref, "champion", reason="best of the first sweep", policy=gates)
+    print_report(done.report, console)
+    console.print(f"  [green]✓[/] registered {champion.ref} ({best.name}) and promoted it to "  # type: ignore[attr-defined]
+                  f"[bold]{MODEL}@champion[/]")
+    challenger = km.register(f"runs:/{weakest.id}/model", MODEL,  # type: ignore[attr-defined]
+                             description=f"{weakest.name}: cheaper, but is it as good?")  # type: ignore[attr-defined]
+    try:
+        km.promote(challenger.ref, "champion", reason="cheaper to serve", policy=gates)
+    except km.GateFailed as refused:
+        print_report(refused.report, console)
+        console.print(f"  [red]✗[/] {challenger.ref} ({weakest.name}) refused as champion; "  # type: ignore[attr-defined]
+                      f"the refusal and its evidence are in `keel model history {MODEL}`")
+    tree = render(km.lineage(f"models:/{MODEL}@champion"))
+    console.print(Panel(tree, title=f"keel lineage models:/{MODEL}@champion"))
+    _reload_in_fresh_process(fitted[best.id])  # type: ignore[attr-defined]
+    scored = km.batch_predict(f"models:/{MODEL}@champion", "holdout/holdout.csv",
+                              "predictions.parquet")
+    console.print(f"  [green]✓[/] batch inference: {scored.rows} rows -> {scored.output} "
+                  f"(recorded as run {scored.run_id[:12]})")
+
+
+def _reload_in_fresh_process(model: object) -> None:
+    """The champion, loaded by alias in a new interpreter, predicts exactly as
+    the in-memory model did."""
+    import json
+    import subprocess
+
+    import pandas as pd
+
+    frame = pd.read_csv("holdout/holdout.csv").drop(columns="target")
+    expected = model.predict_proba(frame)[:, 1].tolist()  # type: ignore[attr-defined]
+    code = ("import json, keel, pandas as pd\n"
+            "frame = pd.read_csv('holdout/holdout.csv').drop(columns='target')\n"
+            f"model = keel.load_model('models:/{MODEL}@champion')\n"
+            "print(json.dumps(model.predict_proba(frame)[:, 1].tolist()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    reloaded = json.loads(out.stdout)
+    same = reloaded == expected
+    mark = "[green]✓[/]" if same else "[red]✗[/]"
+    console.print(f"  {mark} a fresh Python process loaded models:/{MODEL}@champion and "
+                  f"{'predicted identically' if same else 'predicted DIFFERENTLY'} on "
+                  f"{len(frame)} rows")
+    if not same:
+        raise SystemExit("reloaded model disagrees with the trained one")
+
+
+def where_to_look(runs: list[object], launched_from: Path) -> None:
+    """The commands to explore what the demo made."""
+    keel = os.path.relpath(Path(sys.executable).parent / "keel", WORKSPACE)
+    best = runs[0]
+    lines = [
+        f"cd {os.path.relpath(WORKSPACE, launched_from)}",
+        f"{keel} runs list",
+        f"{keel} runs show {best.id[:12]}",  # type: ignore[attr-defined]
+        f"{keel} runs compare {runs[0].id[:12]} {runs[1].id[:12]}",  # type: ignore[attr-defined]
+        f"{keel} runs list --filter \"metrics.auc > 0.99\"",
+        f"{keel} data log breast-cancer",
+        f"{keel} data diff breast-cancer@1 breast-cancer@2",
+        f"{keel} data show breast-cancer@1",
+        f"{keel} model show {MODEL}@champion",
+        f"{keel} model history {MODEL}",
+        f"{keel} lineage models:/{MODEL}@champion",
+        f"{keel} model evaluate {MODEL}@champion --data {HOLDOUT}",
+        f"{keel} predict models:/{MODEL}@champion holdout/holdout.csv -o scored.csv",
+        f"{os.path.relpath(sys.executable, WORKSPACE)} -c \"import keel; "
+        f"print(keel.load_model('models:/{MODEL}@champion'))\"",
+    ]
+    console.print(Panel.fit("\n".join(lines),
+                            title=f"where to look: the workspace is {WORKSPACE / '.keel'}"))
 
 
 def main() -> None:
@@ -198,11 +290,14 @@ def main() -> None:
 
     init_workspace(WORKSPACE)  # what `keel init` does
     started = time.perf_counter()
-    console.rule("[bold]keel demo: version data, track a model sweep")
+    console.rule("[bold]keel demo: version data, track a sweep, ship the best model")
     version_data()
-    sweep_id = train_all()
-    report(sweep_id, launched_from)
+    sweep_id, fitted = train_all()
+    runs = report(sweep_id)
     show_data_diff()
+    console.rule("[bold]register, gate, promote")
+    ship(runs, fitted)
+    where_to_look(runs, launched_from)
     console.rule(f"done in {time.perf_counter() - started:.1f}s")
 
 
