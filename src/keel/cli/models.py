@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from keel.cli import gate_options as g
+from keel.workspace import Workspace
 
 app = typer.Typer(no_args_is_help=True,
                   help="Register model versions, move aliases through gates, evaluate them.")
@@ -18,7 +19,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def _ws():  # type: ignore[no-untyped-def]
+def _ws() -> Workspace:
     from keel.tracking import session
 
     return session.workspace()
@@ -193,8 +194,8 @@ def evaluate(ref: str = typer.Argument(..., help="churn/4, churn@champion or run
     for column, groups in found.slices.items():
         keys = [k for k in next(iter(groups.values())) if k != "rows"] if groups else []
         sliced = Table(column, "rows", *keys, title=f"by {column}")
-        for value, scores in groups.items():
-            sliced.add_row(value, f"{int(scores['rows']):,}",
+        for group, scores in groups.items():
+            sliced.add_row(group, f"{int(scores['rows']):,}",
                            *[f"{scores[k]:.4f}" if k in scores else "-" for k in keys])
         console.print(sliced)
     console.print(f"stored as run [bold]{found.run_id}[/] with plots: {', '.join(found.plots)}")

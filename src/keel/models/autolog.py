@@ -31,7 +31,7 @@ def autolog(disable: bool = False, log_models: bool = True) -> None:
     """
     if disable:
         for cls, original in _patched.items():
-            cls.fit = original
+            setattr(cls, "fit", original)  # noqa: B010 - a class attribute mypy cannot see
         _patched.clear()
         return
     from sklearn.utils import all_estimators
@@ -43,7 +43,7 @@ def autolog(disable: bool = False, log_models: bool = True) -> None:
         owner = next((c for c in cls.__mro__ if "fit" in c.__dict__), None)
         if owner is not None and owner not in _patched:
             _patched[owner] = owner.__dict__["fit"]
-            owner.fit = _wrap(owner.__dict__["fit"])
+            setattr(owner, "fit", _wrap(owner.__dict__["fit"]))  # noqa: B010
 
 
 _state_options: dict[str, Any] = {"log_models": True}

@@ -86,8 +86,9 @@ class GatePolicy:
             check_signature=bool(declared.get("check_signature", True)))
         if require:
             policy = replace(policy, require=tuple(Requirement.parse(r) for r in require))
-        overrides = {k: v for k, v in (("holdout", holdout), ("max_regression", max_regression),
-                                       ("metric", metric), ("label", label)) if v is not None}
+        given = {"holdout": holdout, "max_regression": max_regression, "metric": metric,
+                 "label": label}
+        overrides: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
         policy = replace(policy, **overrides)
         if policy.max_regression is not None and policy.holdout is None:
             raise InvalidInput("a regression gate needs a holdout dataset version to score "
@@ -105,8 +106,10 @@ class GatePolicy:
 def _declared(name: str, alias: str, ws: Workspace | None) -> dict[str, Any]:
     table = read_toml(ws.root if ws else find_workspace())
     found: dict[str, Any] = {}
+    models: Any = table.get("models", {})
+    per_model: Any = models.get(name, {}) if isinstance(models, dict) else {}
     for section in (table.get("gates", {}),
-                    table.get("models", {}).get(name, {}).get("gates", {})):  # type: ignore[union-attr]
+                    per_model.get("gates", {}) if isinstance(per_model, dict) else {}):
         if isinstance(section, dict) and isinstance(section.get(alias), dict):
             found.update(section[alias])
     return found

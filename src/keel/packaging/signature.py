@@ -169,7 +169,7 @@ def _coerce(values: pd.Series, column: Column) -> pd.Series:
     if column.kind == "integer" and _kind(values.dtype) == "float":
         whole = values.dropna()
         if values.notna().all() and (whole == whole.round()).all():
-            return values.astype(column.dtype)
+            return values.astype(np.dtype(column.dtype))
     raise InvalidInput(f"column {column.name!r} holds {_kind(values.dtype)} values "
                        f"({values.dtype}); the model takes {column.kind} ({column.dtype})",
                        hint=f"convert column {column.name!r} before predicting")

@@ -70,7 +70,7 @@ class ModelStoreMixin:
                 name=name, description="", created_at=now_ms()).on_conflict_do_nothing()
             conn.execute(stmt)
             model_id = conn.execute(sa.select(t.registered_models.c.id)
-                                    .where(t.registered_models.c.name == name)).scalar()
+                                    .where(t.registered_models.c.name == name)).scalar_one()
         return int(model_id)
 
     def get_registered_model(self, name: str) -> RegisteredModel:
@@ -163,7 +163,7 @@ class ModelStoreMixin:
                         evidence=evidence)
             return None if before is None else int(before)
 
-        return self._write(change)  # type: ignore[no-any-return]
+        return self._write(change)
 
     def remove_model_alias(self, name: str, alias: str, user: str, reason: str) -> int:
         """Drop an alias; return the version it named."""
@@ -180,7 +180,7 @@ class ModelStoreMixin:
                         from_version=before, reason=reason)
             return int(before)
 
-        return self._write(change)  # type: ignore[no-any-return]
+        return self._write(change)
 
     def record_model_event(self, name: str, action: str, user: str, version: int | None = None,
                            alias: str | None = None, from_version: int | None = None,
