@@ -127,17 +127,26 @@ def history(name: str = typer.Argument(..., help="model name"),
         return
     table = Table("when", "who", "action", "alias", "from -> to", "reason", "gates",
                   title=f"history of {name}")
+    table.columns[-1].min_width = 24
     style = {"refuse": "red", "force": "yellow", "promote": "green", "delete": "red"}
     for e in events:
         move = f"{e.from_version or '-'} -> {e.to_version or '-'}" if e.alias else \
             str(e.version or "-")
-        results = e.evidence.get("results", [])
-        gates = ", ".join(f"{r['gate']}: {'pass' if r['passed'] else 'FAIL'}"
-                          for r in results) or "-"
+        gates = _gate_summary(e.evidence.get("results", []))
         table.add_row(_when(e.time), e.user,
                       f"[{style.get(e.action, 'white')}]{e.action}", e.alias or "-", move,
                       escape(e.reason or "-"), escape(gates))
     console.print(table)
+
+
+def _gate_summary(results: list[dict[str, object]]) -> str:
+    """``all 3 passed`` or ``FAIL: <failed gates>``, short enough for a table cell."""
+    if not results:
+        return "-"
+    failed = [str(r["gate"]) for r in results if not r["passed"]]
+    if not failed:
+        return f"all {len(results)} passed"
+    return f"FAIL ({len(failed)} of {len(results)}): " + "; ".join(failed)
 
 
 @app.command()
