@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -34,7 +35,7 @@ class PackagedModel:
         return (f"<PackagedModel {self.uri or self.path} flavor={self.manifest.flavor} "
                 f"inputs={self.signature.describe()}>")
 
-    @property
+    @cached_property
     def signature(self) -> Signature:
         return Signature.from_dict(self.manifest.signature)
 

@@ -82,8 +82,9 @@ def load(path: Path, trust: bool = False, trusted_types: tuple[str, ...] = ()) -
     import skops.io as sio
     from skops.io.exceptions import UntrustedTypesFoundException
 
+    data = path.read_bytes()  # read once: the type check and the load share it
     try:
-        untrusted = sio.get_untrusted_types(file=path)
+        untrusted = sio.get_untrusted_types(data=data)
     except Exception as exc:  # zipfile/json errors: not a skops file at all
         raise InvalidInput(f"{path.name} is not a readable skops file ({exc})",
                            hint="the package is damaged or was not written by keel") from exc
@@ -95,7 +96,7 @@ def load(path: Path, trust: bool = False, trusted_types: tuple[str, ...] = ()) -
                         hint="inspect the package; if you trust its author, load it with "
                              "trust=True or trusted_types=[...]")
     try:
-        return sio.load(path, trusted=untrusted)
+        return sio.loads(data, trusted=untrusted)
     except UntrustedTypesFoundException as exc:  # pragma: no cover - checked above
         raise Forbidden(str(exc)) from exc
 
