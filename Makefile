@@ -35,6 +35,7 @@ lint: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-base
 	$(BIN)/python bench/tracking.py
 	$(BIN)/python bench/data.py
+	$(BIN)/python bench/models.py
 
 lock: $(VENV)/.installed-dev
 	$(PIP) freeze --exclude-editable | grep -v '^keel' > $(LOCK)
