@@ -64,3 +64,22 @@ def test_missing_and_malformed_digests(tmp_path: Path) -> None:
         store.get_bytes("0" * 64)
     with pytest.raises(InvalidInput, match="not a BLAKE3"):
         store.get_bytes("../../etc/passwd")
+
+
+def test_ingest_file_names_the_stored_copy_by_its_own_digest(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    data = os.urandom(9 * 1024 * 1024)
+    (tmp_path / "big").write_bytes(data)
+    digest = store.ingest_file(tmp_path / "big")
+    assert digest == blake3(data).hexdigest()
+    assert store.get_bytes(digest) == data
+    assert Path(store.path_of(digest)).stat().st_mode & 0o222 == 0  # read-only
+    assert store.ingest_file(tmp_path / "big") == digest  # already there: same answer
+    assert not [p for p in (tmp_path / "blobs").rglob("*tmp*")]
+
+
+def test_ingest_file_stores_nothing_when_the_source_moved(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    (tmp_path / "big").write_bytes(os.urandom(1024))
+    assert store.ingest_file(tmp_path / "big", unchanged=lambda: False) is None
+    assert not [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()]

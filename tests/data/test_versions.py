@@ -11,6 +11,7 @@ from blake3 import blake3
 import keel
 import keel.data
 from keel.errors import Conflict, InvalidInput, NotFound
+from keel.workspace import current_workspace
 
 
 def write(root: Path, files: dict[str, bytes | str]) -> Path:
@@ -237,3 +238,32 @@ def test_status_of_a_deleted_working_copy_lists_every_file_removed(backend: str,
     assert keel.data.status("raw").removed == ("a", "b/c")
     keel.data.checkout("raw@1")  # and checkout brings it all back
     assert (data / "b" / "c").read_text() == "2"
+
+
+def test_big_file_changing_while_stored_is_refused_and_nothing_is_filed(
+        backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import keel.blobs.store
+
+    data = write(tmp_path / "d", {"big.bin": os.urandom(9 * 1024 * 1024)})  # the large path
+    real_copy = keel.blobs.store.copy_hashing
+    copies = []
+
+    def copy_then_append(source: Path, dest: Path) -> str:
+        digest = real_copy(source, dest)
+        copies.append(dest)
+        with open(source, "ab") as writer:  # another program appends after the copy
+            writer.write(b"+")
+        return digest
+
+    monkeypatch.setattr(keel.blobs.store, "copy_hashing", copy_then_append)
+    with pytest.raises(InvalidInput, match="kept changing"):
+        keel.data.add(data, "raw")
+    assert len(copies) == 3  # retried, then refused
+    monkeypatch.setattr(keel.blobs.store, "copy_hashing", real_copy)  # not undo(): keep the cwd
+    with pytest.raises(NotFound, match="no dataset 'raw'"):
+        keel.data.get("raw")
+    blobs = tmp_path / ".keel" / "blobs"
+    assert not [p for p in blobs.rglob("*") if p.is_file() and p.stat().st_size > 1 << 20]
+    result = keel.data.add(data, "raw")  # once it holds still, the add goes through
+    stored = keel.data.load_manifest(current_workspace(), result.version).entries
+    assert stored[0].digest == blake3((data / "big.bin").read_bytes()).hexdigest()

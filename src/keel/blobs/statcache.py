@@ -18,10 +18,20 @@ from collections.abc import Iterable
 from pathlib import Path
 
 Key = tuple[int, int, int, int]  # st_dev, st_ino, st_size, st_mtime_ns
+# A Key plus st_mode (file type and permissions) and st_ctime_ns. A program can
+# set mtime back (cp -p, rsync -t, touch -r), but not ctime: with it, a rewrite
+# that restores the old size and mtime is still seen.
+Entry = tuple[int, int, int, int, int, int]
 
 
 def stat_key(st: os.stat_result) -> Key:
+    """What identifies a file's bytes without reading them."""
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def entry_key(st: os.stat_result) -> Entry:
+    """A stat key plus mode and ctime: tells files from folders, and notices any change."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode, st.st_ctime_ns)
 
 
 def _group(path: str) -> str:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from keel.blobs.statcache import Entry, Key, entry_key
 from keel.config import read_toml
+from keel.data import index
 from keel.data.manifest import Manifest, ManifestEntry
 from keel.data.progress import Progress
 from keel.data.ref import check_name
-from keel.data.scan import ScannedFile, digests, gc_paused, scan
+from keel.data.scan import Listing, ScannedFile, digests, gc_paused, scan
 from keel.data.version import load_manifest, relative_source, stat_cache
 from keel.entities import DatasetVersion
 from keel.errors import InvalidInput, KeelError, NotFound
@@ -67,17 +72,21 @@ def add(path: str | Path, name: str, message: str = "", check: bool = False,
     """
     ws = resolve_workspace(ws)
     check_name(name)
+    listing: Listing = {}
     with gc_paused():
-        files, single = scan(Path(path))
+        top = _top(Path(path))  # before the scan lists it
+        files, single = scan(Path(path), listing)
     if not files:
         raise InvalidInput(f"{path} holds no files", hint="add a folder with data in it")
     reports = _run_checks(ws, name, files, check, expectations)
     if reports and not allow_failing and not all(r.passed for r in reports):
         raise ChecksFailed(name, reports)
     cache = stat_cache(ws)
+    keys: dict[str, Key] = {}
+    racy_from = time.time_ns() - index.RACY_NS  # before any file is read
     try:
         with gc_paused():
-            found = digests(files, cache, ws.blobs, progress)
+            found = digests(files, cache, ws.blobs, progress, keys)
     finally:
         cache.close()
     manifest = Manifest.build([ManifestEntry(f.path, found[f.path], f.key[2], f.mode)
@@ -85,6 +94,7 @@ def add(path: str | Path, name: str, message: str = "", check: bool = False,
     manifest_digest = ws.blobs.put_bytes(manifest.to_bytes())
     latest = _latest(ws, name)
     if latest is not None and latest.manifest_digest == manifest_digest:
+        _save_index(ws, Path(path), top, manifest_digest, listing, keys, found, racy_from)
         return AddResult(latest, False, reports)
     fields = {
         "manifest_digest": manifest_digest, "files": len(files), "bytes": manifest.total_bytes,
@@ -95,7 +105,29 @@ def add(path: str | Path, name: str, message: str = "", check: bool = False,
         if reports else None,
         "checks_passed": all(r.passed for r in reports) if reports else None,
     }
-    return AddResult(ws.store.add_dataset_version(name, fields), True, reports)
+    version = ws.store.add_dataset_version(name, fields)
+    _save_index(ws, Path(path), top, manifest_digest, listing, keys, found, racy_from)
+    return AddResult(version, True, reports)
+
+
+def _top(path: Path) -> Entry | None:
+    """The folder's own stat entry (None for a file or a path that is not there)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None  # scan() reports it
+    return entry_key(st) if stat.S_ISDIR(st.st_mode) else None
+
+
+def _save_index(ws: Workspace, path: Path, top: Entry | None, manifest_digest: str,
+                listing: Listing, keys: dict[str, Key], found: dict[str, str],
+                racy_from: int) -> None:
+    """The working-folder index, so that the first status after an add is fast too
+    (~25 ms of a 20,000-file add). Folders only: one file needs no index."""
+    if top is not None:
+        with gc_paused():
+            index.save(ws, index.build(str(path.resolve()), top, manifest_digest, listing,
+                                       keys, found, found, racy_from))
 
 
 def _latest(ws: Workspace, name: str) -> DatasetVersion | None:

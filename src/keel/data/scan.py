@@ -13,14 +13,15 @@ import os
 import stat
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
 from keel.blobs import BlobStore
 from keel.blobs.digest import MULTITHREAD_BYTES, hash_bytes, hash_file
 from keel.blobs.pack import PACKED_BELOW, PackWriter
-from keel.blobs.statcache import Key, StatCache, stat_key
+from keel.blobs.statcache import Entry, Key, StatCache, entry_key, stat_key
 from keel.data.progress import NoProgress, Progress
 from keel.errors import InvalidInput, NotFound
 
@@ -29,6 +30,7 @@ RETRIES = 3
 # Threads for small files, one per core: on 2 cores, 20,000 x 4 KiB files add in
 # 4.7 s with 2 threads against 6.1 s with 8 (creating files contends in the kernel).
 WORKERS = max(2, os.cpu_count() or 1)
+Listing = dict[str, dict[str, Entry]]  # folder prefix -> entry name -> its stat entry
 
 
 class ScannedFile(NamedTuple):
@@ -53,11 +55,14 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def scan(root: Path) -> tuple[list[ScannedFile], bool]:
+def scan(root: Path, listing: Listing | None = None) -> tuple[list[ScannedFile], bool]:
     """Every regular file under ``root`` (or ``root`` itself), and whether it was one file.
 
     Symlinks are followed; a loop, a dangling link or an unreadable entry is
-    an error naming the path.
+    an error naming the path. With ``listing``, also record every folder's
+    entries (files, sub-folders, skipped folders) with their stat keys, keyed
+    by the folder's relative prefix ("" for the root, "sub/" below it): the
+    working-folder index (``keel.data.index``) is built from it.
     """
     if not os.path.lexists(root):
         raise NotFound(f"{root} does not exist", hint="check the path you passed")
@@ -66,7 +71,7 @@ def scan(root: Path) -> tuple[list[ScannedFile], bool]:
         return [ScannedFile(root.name, str(root.resolve()), stat_key(st),
                             stat.S_IMODE(st.st_mode))], True
     found: list[ScannedFile] = []
-    _walk(root.resolve(), "", found, {(st.st_dev, st.st_ino)})
+    _walk(root.resolve(), "", found, {(st.st_dev, st.st_ino)}, listing)
     return found, False
 
 
@@ -81,22 +86,31 @@ def _stat(path: Path | str) -> os.stat_result:
                            hint="fix the symlink loop or the permissions") from exc
 
 
-def _walk(folder: Path, prefix: str, found: list[ScannedFile], seen: set[tuple[int, int]]
-          ) -> None:
+def _walk(folder: Path, prefix: str, found: list[ScannedFile], seen: set[tuple[int, int]],
+          listing: Listing | None) -> None:
     try:
         entries = list(os.scandir(folder))  # unsorted: the manifest sorts once at the end
     except PermissionError as exc:
         raise InvalidInput(f"cannot list {folder}: permission denied",
                            hint="fix the folder's permissions") from exc
     is_reg, is_dir, mode_bits = stat.S_ISREG, stat.S_ISDIR, stat.S_IMODE
+    here: dict[str, Entry] | None = None
+    if listing is not None:
+        here = listing[prefix] = {}
     for entry in entries:
         rel = prefix + entry.name
         if entry.name in SKIPPED_DIRS and entry.is_dir():
+            if here is not None:
+                with suppress(OSError):  # unrecorded: the index re-checks this folder
+                    here[entry.name] = entry_key(entry.stat())
             continue
         try:
             st = entry.stat()  # follows symlinks, like os.stat
         except OSError:
             st = _stat(entry.path)  # raises the error that names the problem
+        if here is not None:
+            here[entry.name] = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode,
+                                st.st_ctime_ns)
         if is_reg(st.st_mode):
             found.append(ScannedFile(rel, entry.path, (st.st_dev, st.st_ino, st.st_size,
                                                        st.st_mtime_ns), mode_bits(st.st_mode)))
@@ -105,7 +119,7 @@ def _walk(folder: Path, prefix: str, found: list[ScannedFile], seen: set[tuple[i
             if ident in seen:
                 raise InvalidInput(f"symlink loop: {entry.path} leads back to a folder "
                                    "already being scanned", hint="remove or fix the symlink")
-            _walk(Path(entry.path), rel + "/", found, seen | {ident})
+            _walk(Path(entry.path), rel + "/", found, seen | {ident}, listing)
 
 
 def _read_stable(file: ScannedFile) -> tuple[bytes, Key]:
@@ -144,12 +158,30 @@ def _hash_large(file: ScannedFile) -> tuple[str, Key]:
                        hint="stop whatever is writing to it, then add again")
 
 
+def _store_large(file: ScannedFile, blobs: BlobStore) -> tuple[str, Key]:
+    """Copy a large file into a local store, hashing the bytes copied (see
+    ``ingest_file``); its stat key must stay put from before the copy to after it."""
+    for _attempt in range(RETRIES):
+        before = stat_key(_stat(file.abspath))
+        digest = blobs.ingest_file(file.abspath, partial(_unchanged, file.abspath, before))
+        if digest is not None:
+            return digest, before
+    raise InvalidInput(f"{file.abspath} kept changing while it was stored",
+                       hint="stop whatever is writing to it, then add again")
+
+
+def _unchanged(path: str, before: Key) -> bool:
+    return stat_key(_stat(path)) == before
+
+
 def digests(files: list[ScannedFile], cache: StatCache, blobs: BlobStore | None = None,
-            progress: Progress | None = None) -> dict[str, str]:
+            progress: Progress | None = None, keys: dict[str, Key] | None = None
+            ) -> dict[str, str]:
     """``relative path -> digest`` for every file; with ``blobs``, also store the bytes.
 
     Files whose stat key is cached (and, when storing, whose blob exists) are
-    not read at all.
+    not read at all. ``keys``, if given, receives the stat key each digest
+    belongs to (the key seen while the file was read, or the cached one).
     """
     progress = progress or NoProgress()
     cached = cache.lookup((f.abspath, f.key) for f in files)
@@ -177,6 +209,9 @@ def digests(files: list[ScannedFile], cache: StatCache, blobs: BlobStore | None 
     progress.done()
     for f, digest, _key in fresh:
         result[f.path] = digest
+    if keys is not None:
+        keys.update((f.path, f.key) for f in files if f.path in result)
+        keys.update((f.path, key) for f, _digest, key in fresh)
     cache.remember((f.abspath, key, digest) for f, digest, key in fresh)
     return result
 
@@ -184,9 +219,12 @@ def digests(files: list[ScannedFile], cache: StatCache, blobs: BlobStore | None 
 def _ingest(file: ScannedFile, blobs: BlobStore | None, progress: Progress,
             pack: PackWriter | None = None) -> tuple[ScannedFile, str, Key]:
     if file.key[2] >= MULTITHREAD_BYTES:
-        digest, key = _hash_large(file)
-        if blobs is not None:
-            blobs.put_file(file.abspath, digest)  # verifies the stored copy against digest
+        if blobs is not None and blobs.local:
+            digest, key = _store_large(file, blobs)  # one pass: read, hash, write
+        else:
+            digest, key = _hash_large(file)
+            if blobs is not None:
+                blobs.put_file(file.abspath, digest)  # verifies the stored copy against digest
     else:
         data, key = _read_stable(file)
         digest = hash_bytes(data)

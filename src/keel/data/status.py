@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
+from keel.blobs.statcache import entry_key
+from keel.data import index
 from keel.data.manifest import Manifest, ManifestDiff, ManifestEntry
-from keel.data.scan import digests, gc_paused, scan
+from keel.data.quick import quick_status
+from keel.data.scan import Listing, digests, gc_paused, scan
 from keel.data.version import get_version, load_manifest, source_path, stat_cache
 from keel.workspace import Workspace, resolve_workspace
 
@@ -28,16 +33,29 @@ def status(ref: str, path: Path | None = None, ws: Workspace | None = None) -> M
     ws = resolve_workspace(ws)
     version = get_version(ws, ref)
     here = path or source_path(ws, version)
+    # The working-folder index answers without the manifest or the stat cache
+    # when it describes this version (see keel.data.index).
+    with gc_paused():
+        quick = quick_status(ws, here, version.manifest_digest)
+    if quick is not None:
+        return quick
     stored = {e.path: e.digest for e in load_manifest(ws, version).entries}
     if not here.exists():  # the whole working copy was deleted or moved
         return ManifestDiff(added=(), removed=tuple(sorted(stored)), modified=())
     with gc_paused():
-        files, _single = scan(here)
+        racy_from = time.time_ns() - index.RACY_NS  # before any file is read
+        top = entry_key(os.stat(here))  # before the scan lists it
+        listing: Listing = {}
+        files, single = scan(here, listing)
         cache = stat_cache(ws)
+        keys: dict[str, tuple[int, int, int, int]] = {}
         try:
-            current = digests(files, cache)  # only files whose stat changed are read
+            current = digests(files, cache, keys=keys)  # only files whose stat changed are read
         finally:
             cache.close()
+        if not single:  # so that the next status of this folder can use the index
+            index.save(ws, index.build(str(here.resolve()), top, version.manifest_digest,
+                                       listing, keys, stored, current, racy_from))
     return ManifestDiff(
         added=tuple(sorted(current.keys() - stored.keys())),
         removed=tuple(sorted(stored.keys() - current.keys())),
