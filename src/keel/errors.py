@@ -2,9 +2,15 @@
 
 Interfaces render these the same way everywhere: the CLI prints ``error:`` and
 ``hint:`` lines and exits 1; the REST API answers ``status`` with a JSON body.
+Every error class keel raises lives here, so an interface maps each to one
+status without importing the domain modules that raise it.
+
+A leaf module: it imports nothing from keel.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class KeelError(Exception):
@@ -62,7 +68,7 @@ class Forbidden(KeelError):
 
 
 class CorruptData(KeelError):
-    """Stored bytes do not match their recorded digest."""
+    """Stored bytes do not match their recorded digest, or cannot be decoded."""
 
     status = 500
 
@@ -71,3 +77,42 @@ class IncompatibleVersion(KeelError):
     """Stored data was written by a newer keel than this one."""
 
     status = 409
+
+
+class StoreUnavailable(KeelError):
+    """The metadata store cannot be reached or opened (server down, bad path)."""
+
+    status = 503
+
+
+class RemoteUnreachable(KeelError):
+    """A data remote could not be read or written (network, credentials, bucket)."""
+
+    status = 502
+
+
+class UnsafePath(InvalidInput):
+    """A path would leave the folder it belongs to (``..``, absolute, a symlink out),
+    or a file would get permission bits keel never writes (setuid, setgid, sticky)."""
+
+
+class ChecksFailed(KeelError):
+    """Data quality checks failed, so no dataset version was created.
+
+    ``reports`` holds one report per checked file (see ``keel.data.checks``).
+    """
+
+    status = 422
+
+    def __init__(self, message: str, hint: str | None = None,
+                 reports: list[Any] | None = None) -> None:
+        super().__init__(message, hint)
+        self.reports = list(reports or [])
+
+
+class GateFailed(Conflict):
+    """A promotion was refused; ``report`` holds the evidence (a ``GateReport``)."""
+
+    def __init__(self, message: str, hint: str | None = None, report: Any = None) -> None:
+        super().__init__(message, hint)
+        self.report = report

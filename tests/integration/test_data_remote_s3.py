@@ -11,8 +11,7 @@ from blake3 import blake3
 
 import keel.data
 import keel.errors
-from keel.data.remote import RemoteUnreachable
-from keel.errors import CorruptData
+from keel.errors import CorruptData, RemoteUnreachable
 from keel.workspace import forget_workspaces, init_workspace
 
 

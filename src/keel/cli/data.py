@@ -48,7 +48,7 @@ def add(path: Path = typer.Argument(..., help="file or folder to snapshot"),
         ) -> None:
     """Snapshot PATH as the next version of a dataset (nothing new if unchanged)."""
     import keel.data
-    from keel.data.add import ChecksFailed
+    from keel.errors import ChecksFailed
 
     try:
         result = keel.data.add(path, name, message, check=check, allow_failing=allow_failing,

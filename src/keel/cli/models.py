@@ -160,7 +160,7 @@ def promote(ref: str = typer.Argument(..., help="the version to promote, e.g. ch
                                        help="move the alias even if gates fail (needs "
                                             "--reason; audited)")) -> None:
     """Point ALIAS at a version once its gates pass (keel.toml and options)."""
-    from keel.models.gates import GateFailed
+    from keel.errors import GateFailed
     from keel.models.promote import promote as do_promote
     from keel.models.registry import get_version
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from keel.data.add import AddResult, ChecksFailed, add
+from keel.data.add import AddResult, add
 from keel.data.checkout import CheckoutResult, checkout
 from keel.data.diff import DataDiff, diff
 from keel.data.manifest import Manifest, ManifestDiff, ManifestEntry
@@ -20,6 +20,7 @@ from keel.data.ref import DatasetRef, parse_ref
 from keel.data.status import status
 from keel.data.version import get_version, load_json_blob, load_manifest
 from keel.entities import DatasetVersion
+from keel.errors import ChecksFailed
 from keel.workspace import Workspace, resolve_workspace
 
 

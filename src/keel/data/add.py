@@ -19,7 +19,7 @@ from keel.data.ref import check_name
 from keel.data.scan import Listing, ScannedFile, digests, gc_paused, scan
 from keel.data.version import load_manifest, relative_source, stat_cache
 from keel.entities import DatasetVersion
-from keel.errors import InvalidInput, KeelError, NotFound
+from keel.errors import ChecksFailed, InvalidInput, NotFound
 from keel.store.sql_store import now_ms
 from keel.workspace import Workspace, resolve_workspace
 
@@ -35,17 +35,12 @@ class AddResult:
     checks: list[Any]  # CheckReport per tabular file (empty when not checked)
 
 
-class ChecksFailed(KeelError):
-    """Quality checks failed, so no version was created."""
-
-    status = 422
-
-    def __init__(self, name: str, reports: list[Any]) -> None:
-        failed = sum(len(r.failures) for r in reports)
-        super().__init__(f"{failed} quality check(s) failed for {name!r}; no version created",
-                         hint="fix the data, or pass --allow-failing to keep it anyway "
-                              "(the failures are stored with the version)")
-        self.reports = reports
+def checks_failed(name: str, reports: list[Any]) -> ChecksFailed:
+    """The refusal of a version whose quality checks failed."""
+    failed = sum(len(r.failures) for r in reports)
+    return ChecksFailed(f"{failed} quality check(s) failed for {name!r}; no version created",
+                        hint="fix the data, or pass --allow-failing to keep it anyway "
+                             "(the failures are stored with the version)", reports=reports)
 
 
 def is_tabular(path: str) -> bool:
@@ -80,7 +75,7 @@ def add(path: str | Path, name: str, message: str = "", check: bool = False,
         raise InvalidInput(f"{path} holds no files", hint="add a folder with data in it")
     reports = _run_checks(ws, name, files, check, expectations)
     if reports and not allow_failing and not all(r.passed for r in reports):
-        raise ChecksFailed(name, reports)
+        raise checks_failed(name, reports)
     cache = stat_cache(ws)
     keys: dict[str, Key] = {}
     racy_from = time.time_ns() - index.RACY_NS  # before any file is read
@@ -180,4 +175,4 @@ def _user() -> str:
         return "unknown"
 
 
-__all__ = ["AddResult", "ChecksFailed", "add", "declared_expectations", "load_manifest"]
+__all__ = ["AddResult", "add", "checks_failed", "declared_expectations", "load_manifest"]

@@ -18,14 +18,8 @@ from typing import Any
 
 from keel.blobs import BlobStore
 from keel.config import read_toml, resolve
-from keel.errors import InvalidInput, KeelError
+from keel.errors import InvalidInput, RemoteUnreachable
 from keel.workspace import Workspace
-
-
-class RemoteUnreachable(KeelError):
-    """The remote could not be read or written (network, credentials, bucket)."""
-
-    status = 502
 
 
 @dataclass

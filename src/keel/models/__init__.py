@@ -6,9 +6,10 @@ and autologging. Packages themselves live in :mod:`keel.packaging`.
 >>> keel.load_model("models:/churn@champion").predict(frame)
 """
 
+from keel.errors import GateFailed
 from keel.models.autolog import autolog
 from keel.models.evaluate import Evaluation, evaluate
-from keel.models.gates import GateFailed, GatePolicy, GateReport, GateResult, Requirement
+from keel.models.gates import GatePolicy, GateReport, GateResult, Requirement
 from keel.models.lineage import lineage
 from keel.models.load import load_model
 from keel.models.predict import batch_predict

@@ -16,7 +16,7 @@ from typing import Any
 
 from keel.config import find_workspace, read_toml
 from keel.entities import ModelVersion
-from keel.errors import Conflict, InvalidInput
+from keel.errors import GateFailed, InvalidInput
 from keel.models.metrics import higher_is_better
 from keel.packaging.manifest import PackageManifest
 from keel.packaging.signature import Signature
@@ -161,15 +161,12 @@ class GateReport:
         return "\n".join(lines) + "\n"
 
 
-class GateFailed(Conflict):
-    """A promotion was refused; ``report`` holds the evidence."""
-
-    def __init__(self, report: GateReport) -> None:
-        failed = "; ".join(f"{r.gate}: {r.detail}" for r in report.failed)
-        super().__init__(f"{report.candidate} cannot become {report.alias!r}: {failed}",
-                         hint="improve the model, or override with --force and a --reason "
-                              "(audited)")
-        self.report = report
+def gate_failed(report: GateReport) -> GateFailed:
+    """The refusal of a promotion, with ``report`` as its evidence."""
+    failed = "; ".join(f"{r.gate}: {r.detail}" for r in report.failed)
+    return GateFailed(f"{report.candidate} cannot become {report.alias!r}: {failed}",
+                      hint="improve the model, or override with --force and a --reason "
+                           "(audited)", report=report)
 
 
 def run_gates(candidate: ModelVersion, alias: str, policy: GatePolicy,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from keel.entities import ACTIVE, ModelVersion
 from keel.errors import InvalidInput
-from keel.models.gates import GateFailed, GatePolicy, GateReport, run_gates
+from keel.models.gates import GatePolicy, GateReport, gate_failed, run_gates
 from keel.models.registry import get_version
 from keel.models.uri import check_alias
 from keel.tracking.provenance import current_user
@@ -56,7 +56,7 @@ def promote(ref: str, alias: str, reason: str = "", policy: GatePolicy | None = 
                                     from_version=current.version if current else None,
                                     to_version=version.version, reason=reason,
                                     evidence=evidence)
-        raise GateFailed(report)
+        raise gate_failed(report)
     forced = force and not report.passed
     previous = ws.store.set_model_alias(version.name, alias, version.version, current_user(),
                                         reason, evidence, action="force" if forced else "promote")
