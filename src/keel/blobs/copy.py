@@ -26,6 +26,7 @@ from io import FileIO
 from blake3 import blake3
 
 from keel.blobs.digest import hash_file
+from keel.durability import fsync_fd
 
 CHUNK = 8 * 1024 * 1024
 IN_FLIGHT = 3  # writes queued at once; 1 took 1.1 s for 1 GiB, 3 took 0.7-0.8 s
@@ -38,7 +39,8 @@ def copy_hashing(source: str | os.PathLike[str], dest: str | os.PathLike[str]) -
     """Copy ``source`` to a new file ``dest``; the BLAKE3 hex digest of what was written.
 
     A reflink where the filesystem has them (then the copy is hashed, which
-    reads shared extents), else one pass: read, hash, write.
+    reads shared extents), else one pass: read, hash, write. ``dest`` is
+    fsynced before this returns, so the caller may publish it with a rename.
     """
     if not POSIX:
         return _copy_plain(source, dest)
@@ -49,14 +51,15 @@ def copy_hashing(source: str | os.PathLike[str], dest: str | os.PathLike[str]) -
         try:
             try:
                 fcntl.ioctl(fd, FICLONE, src.fileno())
-                cloned = True
+                digest = None
             except OSError:
-                cloned = False  # no reflinks here: stream the bytes
-            if not cloned:
-                return _stream(src, fd)
+                digest = _stream(src, fd)  # no reflinks here: stream the bytes
+            # O_DIRECT skips the page cache, but not the file's size and extents
+            # or the disk's own cache: only fsync makes the copy durable.
+            fsync_fd(fd)
         finally:
             os.close(fd)
-    return hash_file(dest)
+    return digest if digest is not None else hash_file(dest)
 
 
 def _copy_plain(source: str | os.PathLike[str], dest: str | os.PathLike[str]) -> str:
@@ -66,6 +69,8 @@ def _copy_plain(source: str | os.PathLike[str], dest: str | os.PathLike[str]) ->
         while chunk := src.read(CHUNK):
             hasher.update(chunk)
             dst.write(chunk)
+        dst.flush()
+        fsync_fd(dst.fileno())
     return str(hasher.hexdigest())
 
 

@@ -1,99 +1,143 @@
-"""Pack files: many small blobs in one append-only file, found through an index.
+"""Pack files: many small blobs in one file, each framed with its digest and size.
 
 Creating a file per 4 KiB blob costs ~115 us on ext4 (create, write, rename),
 more than reading and hashing it; a dataset of 20,000 small files spent
-most of its ``add`` there. A pack holds the bytes of one ``add`` back to back;
-its index (``NAME.idx``, a ``marshal`` dict digest -> (offset, size)) is
-written atomically once the pack is complete, so a blob is visible only when
-all of it is on disk. Reads verify the digest like loose blobs.
+most of its ``add`` there. A pack holds the blobs of one ``add`` back to back.
+
+Format 1 (little-endian)::
+
+    header   b"KEELPACK", u32 format, 4 zero bytes                 16 bytes
+    records  32-byte BLAKE3 digest, u64 size, then the bytes       40 + size each
+
+The framing costs 40 bytes per blob and makes a pack self-describing: its
+index (``NAME.idx``, see ``pack_index.py``) is only a shortcut, and a lost
+or damaged index is rebuilt by reading the records and verifying each one.
+
+A pack is written under ``NAME.pack.tmp``, fsynced, made read-only and only
+then renamed to ``NAME.pack``; its index is published after it. So a
+``NAME.pack`` is always complete, and an index never names bytes that are
+not on disk. Packs written by keel before this format ("legacy") hold the
+bytes with no header or framing, and only their ``marshal`` index knows
+where each blob is.
 """
 
 from __future__ import annotations
 
-import marshal
 import os
+import struct
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
+from blake3 import blake3
+
+from keel.blobs.folders import make_folders
+from keel.blobs.pack_index import Located, write_index
+from keel.durability import fsync_fd, publish
+
 PACKED_BELOW = 1 << 20  # blobs smaller than 1 MiB go into packs during `data add`
+PACK_MAGIC = b"KEELPACK"
+PACK_FORMAT = 1
+PACK_HEADER = struct.Struct("<8sI4x")  # magic, format, padding
+RECORD = struct.Struct("<32sQ")  # raw digest, size of the bytes that follow
+TEMP_SUFFIX = ".pack.tmp"
 
 
-class PackIndex:
-    """Every packed blob of a store: digest -> (pack name, offset, size)."""
+def is_framed(path: Path) -> bool:
+    """True if ``path`` is a pack in the framed format (False: legacy or unreadable)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(PACK_HEADER.size)
+    except OSError:
+        return False
+    if len(head) < PACK_HEADER.size:
+        return False
+    magic, version = PACK_HEADER.unpack(head)
+    return bool(magic == PACK_MAGIC and version == PACK_FORMAT)
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.entries: dict[str, tuple[str, int, int]] = {}
-        self._seen: set[str] = set()
 
-    def refresh(self) -> None:
-        """Read index files not read yet (packs written by other processes)."""
-        if not self.folder.is_dir():
-            return
-        for idx in self.folder.glob("*.idx"):
-            if idx.name in self._seen:
-                continue
-            name = idx.stem
-            for digest, (offset, size) in marshal.loads(idx.read_bytes()).items():
-                self.entries.setdefault(digest, (name, offset, size))
-            self._seen.add(idx.name)
-
-    def read(self, digest: str) -> bytes | None:
-        """The packed bytes of ``digest`` (unverified), or None if not packed."""
-        where = self.entries.get(digest)
-        if where is None:
-            self.refresh()
-            where = self.entries.get(digest)
-        if where is None:
-            return None
-        name, offset, size = where
-        with open(self.folder / f"{name}.pack", "rb") as handle:
-            return os.pread(handle.fileno(), size, offset)
+def read_records(path: Path) -> tuple[Located, int]:
+    """Every record of a framed pack whose bytes match its digest, and how many
+    records did not (a damaged record, or a torn tail that ends the scan)."""
+    found: Located = {}
+    damaged = 0
+    total = os.path.getsize(path)
+    with open(path, "rb") as handle:
+        handle.seek(PACK_HEADER.size)
+        offset = PACK_HEADER.size
+        while offset < total:
+            head = handle.read(RECORD.size)
+            if len(head) < RECORD.size:
+                return found, damaged + 1  # torn: nothing after it can be framed
+            raw, size = RECORD.unpack(head)
+            start = offset + RECORD.size
+            if size > total - start:
+                return found, damaged + 1  # a size that overruns the file: framing lost
+            data = handle.read(size)
+            if blake3(data).digest() == raw:
+                found.setdefault(raw.hex(), (start, size))
+            else:
+                damaged += 1
+            offset = start + size
+    return found, damaged
 
 
 class PackWriter:
-    """Appends blobs to a new pack; publishes its index on close. Thread-safe."""
+    """Appends blobs to a new pack; publishes it and its index on close. Thread-safe.
 
-    def __init__(self, folder: Path, index: PackIndex) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
+    ``on_publish(name, located)`` is called once the pack and its index are
+    durable (the store's index uses it to see the new blobs at once).
+    """
+
+    def __init__(self, folder: Path, on_publish: Callable[[str, Located], None]) -> None:
+        make_folders(folder)
         self.folder = folder
-        self.index = index
+        self.on_publish = on_publish
         self.name = uuid.uuid4().hex
-        self._handle = open(folder / f"{self.name}.pack", "wb")  # noqa: SIM115 - closed in close()
-        self._offset = 0
-        self._written: dict[str, tuple[int, int]] = {}
+        self._temp = folder / f"{self.name}{TEMP_SUFFIX}"
+        self._handle = open(self._temp, "wb")  # noqa: SIM115 - closed in close() or abort()
+        self._handle.write(PACK_HEADER.pack(PACK_MAGIC, PACK_FORMAT))
+        self._offset = PACK_HEADER.size
+        self._written: Located = {}
         self._lock = threading.Lock()
 
     def add(self, data: bytes, digest: str) -> None:
-        """Append ``data`` unless this pack already holds it."""
+        """Append ``data`` (whose hex digest is ``digest``) unless this pack holds it."""
+        # One write per record, its header built outside the lock: framing then
+        # costs ~1 us per blob (~20 ms of a 20,000-file add).
+        record = RECORD.pack(bytes.fromhex(digest), len(data)) + data
         with self._lock:
             if digest in self._written:
                 return
-            self._handle.write(data)
-            self._written[digest] = (self._offset, len(data))
-            self._offset += len(data)
+            self._handle.write(record)
+            start = self._offset + RECORD.size
+            self._written[digest] = (start, len(data))
+            self._offset = start + len(data)
 
     def close(self) -> None:
-        """Finish the pack and publish its index (nothing is visible before)."""
-        self._handle.close()
-        pack = self.folder / f"{self.name}.pack"
+        """Make the pack durable, publish it, then its index (nothing is visible before)."""
         if not self._written:
-            pack.unlink(missing_ok=True)
+            self.abort()
             return
-        os.chmod(pack, 0o444)
-        temp = self.folder / f"{self.name}.idx.tmp"
-        temp.write_bytes(marshal.dumps(self._written))
-        os.replace(temp, self.folder / f"{self.name}.idx")
-        for digest, (offset, size) in self._written.items():
-            self.index.entries.setdefault(digest, (self.name, offset, size))
-        self.index._seen.add(f"{self.name}.idx")
+        try:
+            self._handle.flush()
+            fsync_fd(self._handle.fileno())
+            self._handle.close()
+            os.chmod(self._temp, 0o444)  # blobs are immutable; guard against edits
+            publish(self._temp, self.folder / f"{self.name}.pack")
+        except BaseException:
+            self.abort()
+            raise
+        # From here the pack is complete and visible: a lost index is rebuilt from it.
+        write_index(self.folder / f"{self.name}.idx", self._written)
+        self.on_publish(self.name, self._written)
 
     def abort(self) -> None:
         """Drop the pack: nothing in it was published."""
         self._handle.close()
-        (self.folder / f"{self.name}.pack").unlink(missing_ok=True)
+        self._temp.unlink(missing_ok=True)
 
     def __enter__(self) -> PackWriter:
         return self

@@ -1,4 +1,9 @@
-"""The blob store: ``ab/cdef...`` fan-out, atomic writes, verified reads."""
+"""The blob store: ``ab/cdef...`` fan-out, atomic and durable writes, verified reads.
+
+On local disks every blob is written to a temporary name, fsynced, made
+read-only and renamed into place, and the folder is fsynced after the
+rename (``keel.durability``): a blob that is visible survives a power loss.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,10 @@ import fsspec
 
 from keel.blobs.copy import FICLONE, copy_hashing
 from keel.blobs.digest import CHUNK, hash_bytes, hash_file, is_digest
-from keel.blobs.pack import PackIndex, PackWriter
+from keel.blobs.folders import make_folders
+from keel.blobs.pack import PackWriter
+from keel.blobs.packs import PackIndex
+from keel.durability import fsync_fd, publish
 from keel.errors import CorruptData, InvalidInput, NotFound
 
 
@@ -30,9 +38,9 @@ class BlobStore:
         self.packs: PackIndex | None = None
         if self.local:
             # Folders are made on first write: opening a mistyped remote must
-            # not create it.
+            # not create it. Pack indexes are read on the first lookup, not here:
+            # most commands never look a blob up.
             self.packs = PackIndex(Path(self.root) / "packs")
-            self.packs.refresh()
 
     def path_of(self, digest: str) -> str:
         """Where a digest's bytes live inside the store."""
@@ -42,7 +50,7 @@ class BlobStore:
 
     def exists(self, digest: str) -> bool:
         path = self.path_of(digest)
-        if self.packs is not None and digest in self.packs.entries:
+        if self.packs is not None and self.packs.contains(digest):
             return True
         # os.path on local disks: fsspec's exists costs ~20x more per call,
         # which dominates adding 20,000 small files.
@@ -56,19 +64,19 @@ class BlobStore:
         """A writer that packs many small blobs into one file (local stores only)."""
         if self.packs is None:
             raise InvalidInput("pack files exist only in local blob stores")
-        return PackWriter(Path(self.root) / "packs", self.packs)
+        return self.packs.writer()
 
     def digests(self) -> set[str]:
         """Every digest stored (one listing; used to find what a remote lacks)."""
         if self.local:
             root = Path(self.root)
             assert self.packs is not None
-            self.packs.refresh()
+            packed = self.packs.digests()
             if not root.is_dir():
                 return set()
             loose = {d.name + f.name for d in root.iterdir() if d.is_dir() and len(d.name) == 2
                      for f in d.iterdir() if ".tmp-" not in f.name}
-            return loose | set(self.packs.entries)
+            return loose | packed
         try:
             paths = self.fs.find(self.root)
         except FileNotFoundError:
@@ -131,19 +139,19 @@ class BlobStore:
         """
         if not self.local:
             raise InvalidInput("ingest_file needs a local blob store; use put_file")
-        os.makedirs(self.root, exist_ok=True)
+        make_folders(self.root)
         # In the root, not a fan-out folder: the digest is not known yet. Listings
         # skip it (only two-letter folders hold blobs).
         temp = f"{self.root}/.tmp-{uuid.uuid4().hex}"
         try:
-            digest = copy_hashing(path, temp)
+            digest = copy_hashing(path, temp)  # fsynced before it returns
             if not unchanged():
                 return None
             final = self.path_of(digest)
             if not os.path.exists(final):
-                os.makedirs(os.path.dirname(final), exist_ok=True)
+                self._make_fanout(os.path.dirname(final))
                 os.chmod(temp, 0o444)  # blobs are immutable; guard against edits
-                os.replace(temp, final)
+                publish(temp, final)
             return digest
         finally:
             Path(temp).unlink(missing_ok=True)
@@ -152,14 +160,14 @@ class BlobStore:
         """Copy while hashing what is copied (a reflink where the filesystem has
         them), and refuse the copy unless it has the expected digest."""
         final = self.path_of(digest)
-        os.makedirs(os.path.dirname(final), exist_ok=True)
+        self._make_fanout(os.path.dirname(final))
         temp = f"{final}.tmp-{uuid.uuid4().hex}"
         try:
-            if copy_hashing(source, temp) != digest:
+            if copy_hashing(source, temp) != digest:  # fsynced before it returns
                 raise InvalidInput(f"{source} changed while it was being stored",
                                    hint="stop whatever is writing to it and try again")
             os.chmod(temp, 0o444)
-            os.replace(temp, final)
+            publish(temp, final)
         finally:
             Path(temp).unlink(missing_ok=True)
 
@@ -171,19 +179,20 @@ class BlobStore:
             return
         temp = f"{final}.tmp-{uuid.uuid4().hex}"
         if self.local:
-            folder = os.path.dirname(final)
-            if folder not in self._made_dirs:  # a mkdir per blob costs 10-60 us
-                os.makedirs(folder, exist_ok=True)
-                self._made_dirs.add(folder)
+            self._make_fanout(os.path.dirname(final))
         else:
             self.fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
         try:
-            with self.fs.open(temp, "wb") if not self.local else open(temp, "wb") as handle:
-                write(handle)
             if self.local:
+                with open(temp, "wb") as handle:
+                    write(handle)
+                    handle.flush()
+                    fsync_fd(handle.fileno())
                 os.chmod(temp, 0o444)  # blobs are immutable; guard against edits
-                os.replace(temp, final)
+                publish(temp, final)
             else:
+                with self.fs.open(temp, "wb") as handle:
+                    write(handle)
                 self.fs.mv(temp, final)
         except BaseException:
             if self.local:
@@ -191,6 +200,12 @@ class BlobStore:
             elif self.fs.exists(temp):
                 self.fs.rm(temp)
             raise
+
+    def _make_fanout(self, folder: str) -> None:
+        # Remembered: a mkdir (or even a stat) per blob costs 10-60 us.
+        if folder not in self._made_dirs:
+            make_folders(folder)
+            self._made_dirs.add(folder)
 
     def get_bytes(self, digest: str) -> bytes:
         """The bytes of a digest, verified; :class:`CorruptData` if they changed."""
@@ -227,17 +242,24 @@ def _protocols(fs: Any) -> tuple[str, ...]:
 
 def kernel_copy(source: Path, dest: Path) -> None:
     """Copy ``source`` to ``dest``: a reflink if possible, else copy_file_range."""
+    with open(dest, "wb") as dst:
+        kernel_copy_to(source, dst.fileno())
+
+
+def kernel_copy_to(source: Path, fd: int) -> None:
+    """Copy ``source`` into the open, empty file ``fd``: a reflink if possible, else
+    copy_file_range (both in the kernel: no bytes pass through Python)."""
     import fcntl
 
-    with open(source, "rb") as src, open(dest, "wb") as dst:
+    with open(source, "rb") as src:
         try:
-            fcntl.ioctl(dst.fileno(), FICLONE, src.fileno())
+            fcntl.ioctl(fd, FICLONE, src.fileno())
             return
         except OSError:
             pass  # no reflinks here: copy in the kernel instead
         remaining = os.fstat(src.fileno()).st_size
         while remaining > 0:
-            sent = os.copy_file_range(src.fileno(), dst.fileno(), remaining)
+            sent = os.copy_file_range(src.fileno(), fd, remaining)
             if sent == 0:
                 break
             remaining -= sent

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from keel.blobs.statcache import Entry, Key, entry_key
+from keel.clock import now_ms
 from keel.config import read_toml
 from keel.data import index
 from keel.data.manifest import Manifest, ManifestEntry
@@ -20,7 +21,6 @@ from keel.data.scan import Listing, ScannedFile, digests, gc_paused, scan
 from keel.data.version import load_manifest, relative_source, stat_cache
 from keel.entities import DatasetVersion
 from keel.errors import ChecksFailed, InvalidInput, NotFound
-from keel.store.sql_store import now_ms
 from keel.workspace import Workspace, resolve_workspace
 
 TABULAR = (".csv", ".parquet", ".pq")
@@ -58,51 +58,57 @@ def declared_expectations(ws: Workspace, name: str) -> Any:
 
 def add(path: str | Path, name: str, message: str = "", check: bool = False,
         allow_failing: bool = False, expectations: Any = None,
-        progress: Progress | None = None, ws: Workspace | None = None) -> AddResult:
+        progress: Progress | None = None, ws: Workspace | None = None,
+        follow_symlinks: bool = False) -> AddResult:
     """Snapshot ``path`` as the next version of ``name``; no new version if unchanged.
 
     With ``check`` (or explicit ``expectations``), every CSV/Parquet file is
     validated first; failures raise :class:`ChecksFailed` before anything is
-    stored, unless ``allow_failing``.
+    stored, unless ``allow_failing``. Symlinks inside the folder are followed
+    while they point inside it; one that points outside is refused
+    (:class:`UnsafePath`, naming it) unless ``follow_symlinks``.
     """
     ws = resolve_workspace(ws)
     check_name(name)
     listing: Listing = {}
     with gc_paused():
         top = _top(Path(path))  # before the scan lists it
-        files, single = scan(Path(path), listing)
+        files, single = scan(Path(path), listing, outside_links=follow_symlinks)
     if not files:
         raise InvalidInput(f"{path} holds no files", hint="add a folder with data in it")
     reports = _run_checks(ws, name, files, check, expectations)
     if reports and not allow_failing and not all(r.passed for r in reports):
         raise checks_failed(name, reports)
-    cache = stat_cache(ws)
-    keys: dict[str, Key] = {}
-    racy_from = time.time_ns() - index.RACY_NS  # before any file is read
-    try:
-        with gc_paused():
-            found = digests(files, cache, ws.blobs, progress, keys)
-    finally:
-        cache.close()
-    manifest = Manifest.build([ManifestEntry(f.path, found[f.path], f.key[2], f.mode)
-                               for f in files], single)
-    manifest_digest = ws.blobs.put_bytes(manifest.to_bytes())
-    latest = _latest(ws, name)
-    if latest is not None and latest.manifest_digest == manifest_digest:
+    # The write lease: gc keeps every blob this add writes or reuses until the
+    # version that refers to them is stored.
+    with ws.writing():
+        cache = stat_cache(ws)
+        keys: dict[str, Key] = {}
+        racy_from = time.time_ns() - index.RACY_NS  # before any file is read
+        try:
+            with gc_paused():
+                found = digests(files, cache, ws.blobs, progress, keys)
+        finally:
+            cache.close()
+        manifest = Manifest.build([ManifestEntry(f.path, found[f.path], f.key[2], f.mode)
+                                   for f in files], single)
+        manifest_digest = ws.blobs.put_bytes(manifest.to_bytes())
+        latest = _latest(ws, name)
+        if latest is not None and latest.manifest_digest == manifest_digest:
+            _save_index(ws, Path(path), top, manifest_digest, listing, keys, found, racy_from)
+            return AddResult(latest, False, reports)
+        fields = {
+            "manifest_digest": manifest_digest, "files": len(files), "bytes": manifest.total_bytes,
+            "message": message, "created_at": now_ms(), "user": _user(),
+            "source": relative_source(ws, Path(path)),
+            "profiles_digest": _store_profiles(ws, files),
+            "checks_digest": _store_json(ws, {"reports": [r.to_dict() for r in reports]})
+            if reports else None,
+            "checks_passed": all(r.passed for r in reports) if reports else None,
+        }
+        version = ws.store.add_dataset_version(name, fields)
         _save_index(ws, Path(path), top, manifest_digest, listing, keys, found, racy_from)
-        return AddResult(latest, False, reports)
-    fields = {
-        "manifest_digest": manifest_digest, "files": len(files), "bytes": manifest.total_bytes,
-        "message": message, "created_at": now_ms(), "user": _user(),
-        "source": relative_source(ws, Path(path)),
-        "profiles_digest": _store_profiles(ws, files),
-        "checks_digest": _store_json(ws, {"reports": [r.to_dict() for r in reports]})
-        if reports else None,
-        "checks_passed": all(r.passed for r in reports) if reports else None,
-    }
-    version = ws.store.add_dataset_version(name, fields)
-    _save_index(ws, Path(path), top, manifest_digest, listing, keys, found, racy_from)
-    return AddResult(version, True, reports)
+        return AddResult(version, True, reports)
 
 
 def _top(path: Path) -> Entry | None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from keel.data.destination import Destination
 from keel.data.manifest import Manifest
 from keel.data.materialise import materialise
 from keel.data.progress import NoProgress, Progress
@@ -35,7 +36,9 @@ def checkout(ref: str, dest: str | Path | None = None, force: bool = False,
 
     A file at ``dest`` that differs both from the target version and from the
     version last checked out (or added) there is a local edit: checkout refuses
-    before touching anything, unless ``force``.
+    before touching anything, unless ``force``. Nothing is written through a
+    symlink under ``dest`` (:class:`UnsafePath` names it); a symlink where a
+    file goes is replaced by the file.
     """
     ws = resolve_workspace(ws)
     progress = progress or NoProgress()
@@ -59,12 +62,14 @@ def checkout(ref: str, dest: str | Path | None = None, force: bool = False,
     to_write = [e for e in target.entries if on_disk.get(e.path) != e.digest]
     stale = [p for p in tracked if p not in wanted and p in on_disk]
     progress.start(f"checking out {version.ref}", sum(e.size for e in to_write))
-    for entry in to_write:
-        path = root if target.single else root / entry.path
-        materialise(ws.blobs, entry.digest, path, entry.mode)
-        progress.advance(entry.size)
-    for rel in stale:
-        (base_dir / rel).unlink(missing_ok=True)
+    # Never through a symlink under the destination (see keel.data.destination).
+    with Destination(base_dir) as into:
+        for entry in to_write:
+            rel = root.name if target.single else entry.path
+            materialise(ws.blobs, entry.digest, into, rel, entry.mode | 0o200)  # theirs to edit
+            progress.advance(entry.size)
+        for rel in stale:
+            into.remove(rel)
     progress.done()
     _remember(ws, root, version)
     return CheckoutResult(version, root, tuple(e.path for e in to_write), tuple(stale),
@@ -101,7 +106,7 @@ def _baseline(ws: Workspace, version: DatasetVersion, root: Path) -> Manifest | 
     try:
         if ref:
             return load_manifest(ws, get_version(ws, ref))
-        if root.absolute() == source_path(ws, version).absolute():
+        if version.source and root.absolute() == source_path(ws, version).absolute():
             return load_manifest(ws, ws.store.get_dataset_version(version.dataset))
     except NotFound:
         return None

@@ -23,8 +23,11 @@ a key for it. ctime is part of the key because programs can set mtime back
 
 The file holds two ``marshal`` objects: the folders (needed by every
 status) and the manifest's ``path -> digest`` map (only read when a folder
-changed). Writes are atomic (temporary file, then rename); a missing,
-damaged or foreign index only costs one slow status, which writes a new one.
+changed). marshal's format belongs to one Python version, so the header
+and the file name carry the Python and marshal versions: an index written
+by another Python is never decoded. Writes are atomic (temporary file, then
+rename); a missing, damaged or foreign index only costs one slow status,
+which writes a new one.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import marshal
 import os
 import stat
 import struct
+import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,8 +46,10 @@ from keel.blobs.statcache import Entry, Key
 from keel.workspace import Workspace
 
 FORMAT = 1
-MAGIC = b"keelidx\x01"
-HEADER = struct.Struct("<8sQ")  # magic, length of the folders part
+MAGIC = b"keelidx\x02"  # \x01: a header without the Python and marshal versions
+HEADER = struct.Struct("<8sHHQ")  # magic, Python (major*100+minor), marshal, folders' length
+PYTHON = sys.version_info[0] * 100 + sys.version_info[1]
+TAG = f"py{PYTHON}-m{marshal.version}"  # in the file name: two Pythons keep one index each
 # 100x the coarsest tick of Linux's own filesystems (ext4, xfs, btrfs stamp
 # times from a clock that moves every jiffy: 4-10 ms), for a network
 # filesystem's clock being a little behind ours. Coarser stamps (FAT's 2 s)
@@ -79,22 +85,22 @@ class WorkIndex:
                               self.subdirs, self.added))
         tail = self._raw_digests if self._digests is None and self._raw_digests else \
             marshal.dumps(self.digests)
-        return HEADER.pack(MAGIC, len(head)) + head + tail
+        return HEADER.pack(MAGIC, PYTHON, marshal.version, len(head)) + head + tail
 
 
 def index_file(ws: Workspace, root: str) -> Path:
     """Where the index of the working folder ``root`` lives."""
     name = hashlib.blake2b(root.encode(), digest_size=12).hexdigest()
-    return ws.folder / "cache" / "index" / f"{name}.bin"
+    return ws.folder / "cache" / "index" / f"{name}.{TAG}.bin"
 
 
 def load(ws: Workspace, root: str, manifest: str) -> WorkIndex | None:
     """The index of ``root`` if it describes ``manifest``; None if absent, stale or damaged."""
     try:
         data = index_file(ws, root).read_bytes()
-        magic, size = HEADER.unpack_from(data)
-        if magic != MAGIC:
-            return None
+        magic, python, marshal_version, size = HEADER.unpack_from(data)
+        if (magic, python, marshal_version) != (MAGIC, PYTHON, marshal.version):
+            return None  # another format, or another Python's marshal: never decoded
         view = memoryview(data)
         head = marshal.loads(view[HEADER.size:HEADER.size + size])
         fmt, stored_manifest, stored_root, top, dirs, subdirs, added = head
@@ -114,6 +120,8 @@ def save(ws: Workspace, index: WorkIndex) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         temp.write_bytes(index.to_bytes())
         os.replace(temp, target)
+        # The file an index of the previous format had: it is never read again.
+        target.with_name(target.name.split(".", 1)[0] + ".bin").unlink(missing_ok=True)
     except OSError:
         temp.unlink(missing_ok=True)
 
@@ -173,7 +181,7 @@ def build(root: str, top: Entry | None, manifest: str, listing: dict[str, dict[s
             if want is None:
                 continue
             if stat.S_ISREG(entry[4]) and current.get(rel) == want:
-                folder[name] = trusted(keys.get(rel, entry[:4]), entry, racy_from)
+                folder[name] = trusted(keys.get(rel, entry), entry, racy_from)
             else:
                 folder[name] = None  # modified, or no longer a file
         dirs[prefix] = folder

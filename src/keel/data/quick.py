@@ -135,12 +135,12 @@ class _Walk:
                 if rel not in digests:
                     self.added.append(rel)
                 elif old.get(name) != entry:
-                    # Hashed without the stat cache when the recorded key was racy, or
-                    # when only mode or ctime moved: the cache, keyed without them,
-                    # would vouch for the old bytes.
+                    # Hashed without the stat cache when the recorded key was racy:
+                    # the cache has no racy guard, and may hold a digest read in the
+                    # same clock tick as a later write.
                     known = old.get(name)
-                    self.verify.append((rel, base + name, entry, known is not None and (
-                        known[3] == -1 or known[:4] == entry[:4])))
+                    self.verify.append((rel, base + name, entry,
+                                        known is not None and known[3] == -1))
         for name in old:
             present = now.get(name)
             if prefix + name in digests and (present is None or not stat.S_ISREG(present[4])):
@@ -178,10 +178,10 @@ class _Walk:
         # loading and rewriting a folder's stat cache costs ~30 ms. Racy files
         # skip the cache too: what it holds for them may predate a same-tick write.
         keys: dict[str, Key] = {}
-        direct = [ScannedFile(rel, path, entry[:4], stat.S_IMODE(entry[4]))
+        direct = [ScannedFile(rel, path, entry, stat.S_IMODE(entry[4]))
                   for rel, path, entry, racy in self.verify
                   if racy or entry[2] < MULTITHREAD_BYTES]
-        cached = [ScannedFile(rel, path, entry[:4], stat.S_IMODE(entry[4]))
+        cached = [ScannedFile(rel, path, entry, stat.S_IMODE(entry[4]))
                   for rel, path, entry, racy in self.verify
                   if not racy and entry[2] >= MULTITHREAD_BYTES]
         found = digests(direct, _NoCache(), keys=keys) if direct else {}  # type: ignore[arg-type]

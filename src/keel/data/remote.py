@@ -45,12 +45,16 @@ class Remote:
             self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         self.fs.pipe_file(path, json.dumps(record, sort_keys=True).encode())
 
-    def read_records(self) -> list[dict[str, Any]]:
+    def read_records(self) -> list[tuple[str, bytes]]:
+        """Every record file's bytes, by its path under ``datasets/`` (``NAME/N.json``),
+        undecoded: ``keel.data.record`` checks them."""
+        root = self.records_root().rstrip("/")
         try:
-            paths = [p for p in self.fs.find(self.records_root()) if p.endswith(".json")]
+            paths = [p for p in self.fs.find(root) if p.endswith(".json")]
         except FileNotFoundError:
             return []
-        return [json.loads(self.fs.cat_file(p)) for p in sorted(paths)]
+        return [(p[len(root) + 1:] if p.startswith(root + "/") else p, self.fs.cat_file(p))
+                for p in sorted(paths)]
 
 
 def open_remote(ws: Workspace, url: str | None = None) -> Remote:

@@ -23,7 +23,7 @@ from keel.blobs.digest import MULTITHREAD_BYTES, hash_bytes, hash_file
 from keel.blobs.pack import PACKED_BELOW, PackWriter
 from keel.blobs.statcache import Entry, Key, StatCache, entry_key, stat_key
 from keel.data.progress import NoProgress, Progress
-from keel.errors import InvalidInput, NotFound
+from keel.errors import InvalidInput, NotFound, UnsafePath
 
 SKIPPED_DIRS = {".keel", ".git"}
 RETRIES = 3
@@ -55,12 +55,16 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def scan(root: Path, listing: Listing | None = None) -> tuple[list[ScannedFile], bool]:
+def scan(root: Path, listing: Listing | None = None, outside_links: bool = True
+         ) -> tuple[list[ScannedFile], bool]:
     """Every regular file under ``root`` (or ``root`` itself), and whether it was one file.
 
     Symlinks are followed; a loop, a dangling link or an unreadable entry is
-    an error naming the path. With ``listing``, also record every folder's
-    entries (files, sub-folders, skipped folders) with their stat keys, keyed
+    an error naming the path. Without ``outside_links``, a symlink under
+    ``root`` whose target resolves outside ``root`` is refused
+    (:class:`UnsafePath`): ``add`` would otherwise version bytes from anywhere
+    on the machine (``/etc/passwd``). With ``listing``, also record every
+    folder's entries (files, sub-folders, skipped folders) with their stat keys, keyed
     by the folder's relative prefix ("" for the root, "sub/" below it): the
     working-folder index (``keel.data.index``) is built from it.
     """
@@ -71,7 +75,9 @@ def scan(root: Path, listing: Listing | None = None) -> tuple[list[ScannedFile],
         return [ScannedFile(root.name, str(root.resolve()), stat_key(st),
                             stat.S_IMODE(st.st_mode))], True
     found: list[ScannedFile] = []
-    _walk(root.resolve(), "", found, {(st.st_dev, st.st_ino)}, listing)
+    real = root.resolve()
+    walk = _Walk(found, listing, None if outside_links else str(real))
+    walk.folder(real, "", {(st.st_dev, st.st_ino)})
     return found, False
 
 
@@ -86,40 +92,59 @@ def _stat(path: Path | str) -> os.stat_result:
                            hint="fix the symlink loop or the permissions") from exc
 
 
-def _walk(folder: Path, prefix: str, found: list[ScannedFile], seen: set[tuple[int, int]],
-          listing: Listing | None) -> None:
-    try:
-        entries = list(os.scandir(folder))  # unsorted: the manifest sorts once at the end
-    except PermissionError as exc:
-        raise InvalidInput(f"cannot list {folder}: permission denied",
-                           hint="fix the folder's permissions") from exc
-    is_reg, is_dir, mode_bits = stat.S_ISREG, stat.S_ISDIR, stat.S_IMODE
-    here: dict[str, Entry] | None = None
-    if listing is not None:
-        here = listing[prefix] = {}
-    for entry in entries:
-        rel = prefix + entry.name
-        if entry.name in SKIPPED_DIRS and entry.is_dir():
-            if here is not None:
-                with suppress(OSError):  # unrecorded: the index re-checks this folder
-                    here[entry.name] = entry_key(entry.stat())
-            continue
+class _Walk:
+    """One recursive listing of a folder (see ``scan``)."""
+
+    def __init__(self, found: list[ScannedFile], listing: Listing | None,
+                 boundary: str | None) -> None:
+        self.found = found
+        self.listing = listing
+        self.boundary = boundary  # the resolved root links must stay in; None: anywhere
+
+    def folder(self, folder: Path, prefix: str, seen: set[tuple[int, int]]) -> None:
         try:
-            st = entry.stat()  # follows symlinks, like os.stat
-        except OSError:
-            st = _stat(entry.path)  # raises the error that names the problem
-        if here is not None:
-            here[entry.name] = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode,
-                                st.st_ctime_ns)
-        if is_reg(st.st_mode):
-            found.append(ScannedFile(rel, entry.path, (st.st_dev, st.st_ino, st.st_size,
-                                                       st.st_mtime_ns), mode_bits(st.st_mode)))
-        elif is_dir(st.st_mode):
-            ident = (st.st_dev, st.st_ino)
-            if ident in seen:
-                raise InvalidInput(f"symlink loop: {entry.path} leads back to a folder "
-                                   "already being scanned", hint="remove or fix the symlink")
-            _walk(Path(entry.path), rel + "/", found, seen | {ident}, listing)
+            entries = list(os.scandir(folder))  # unsorted: the manifest sorts once at the end
+        except PermissionError as exc:
+            raise InvalidInput(f"cannot list {folder}: permission denied",
+                               hint="fix the folder's permissions") from exc
+        is_reg, is_dir, mode_bits = stat.S_ISREG, stat.S_ISDIR, stat.S_IMODE
+        here: dict[str, Entry] | None = None
+        if self.listing is not None:
+            here = self.listing[prefix] = {}
+        for entry in entries:
+            rel = prefix + entry.name
+            if entry.name in SKIPPED_DIRS and entry.is_dir():
+                if here is not None:
+                    with suppress(OSError):  # unrecorded: the index re-checks this folder
+                        here[entry.name] = entry_key(entry.stat())
+                continue
+            try:
+                st = entry.stat()  # follows symlinks, like os.stat
+            except OSError:
+                st = _stat(entry.path)  # raises the error that names the problem
+            if self.boundary is not None and entry.is_symlink():  # d_type: no system call
+                self._check_link(entry.path)
+            key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode, st.st_ctime_ns)
+            if here is not None:
+                here[entry.name] = key
+            if is_reg(st.st_mode):
+                self.found.append(ScannedFile(rel, entry.path, key, mode_bits(st.st_mode)))
+            elif is_dir(st.st_mode):
+                ident = (st.st_dev, st.st_ino)
+                if ident in seen:
+                    raise InvalidInput(f"symlink loop: {entry.path} leads back to a folder "
+                                       "already being scanned", hint="remove or fix the symlink")
+                self.folder(Path(entry.path), rel + "/", seen | {ident})
+
+    def _check_link(self, path: str) -> None:
+        target = os.path.realpath(path)
+        boundary = self.boundary or ""
+        if target != boundary and not target.startswith(boundary.rstrip("/") + "/"):
+            raise UnsafePath(f"{path} is a symlink to {target}, outside the folder being "
+                             f"added ({boundary})",
+                             hint="copy what it points to into the folder, remove the link, "
+                                  "or pass follow_symlinks=True (--follow-symlinks) to add "
+                                  "the bytes it points to")
 
 
 def _read_stable(file: ScannedFile) -> tuple[bytes, Key]:
@@ -232,7 +257,7 @@ def _ingest(file: ScannedFile, blobs: BlobStore | None, progress: Progress,
         if pack is not None and packs is not None and len(data) < PACKED_BELOW:
             # Only the pack index is consulted: a copy of a loose blob costs a
             # few KiB, a stat per file to rule it out costs 10% of the add.
-            if digest not in packs.entries:
+            if not packs.contains(digest):
                 pack.add(data, digest)
         elif blobs is not None and not blobs.exists(digest):
             blobs.put_bytes(data, digest)

@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from keel.blobs.statcache import entry_key
+from keel.blobs.statcache import Key, entry_key
 from keel.data import index
 from keel.data.manifest import Manifest, ManifestDiff, ManifestEntry
 from keel.data.quick import quick_status
@@ -23,8 +23,10 @@ def working_manifest(ws: Workspace, path: Path) -> Manifest:
         found = digests(files, cache)
     finally:
         cache.close()
-    return Manifest.build([ManifestEntry(f.path, found[f.path], f.key[2], f.mode)
-                           for f in files], single)
+    # Not Manifest.build: this describes what is on disk, to compare with, and a
+    # stray file whose name no version may hold is left alone, not refused.
+    return Manifest(tuple(sorted((ManifestEntry(f.path, found[f.path], f.key[2], f.mode)
+                                  for f in files), key=lambda e: e.path)), single)
 
 
 def status(ref: str, path: Path | None = None, ws: Workspace | None = None) -> ManifestDiff:
@@ -48,7 +50,7 @@ def status(ref: str, path: Path | None = None, ws: Workspace | None = None) -> M
         listing: Listing = {}
         files, single = scan(here, listing)
         cache = stat_cache(ws)
-        keys: dict[str, tuple[int, int, int, int]] = {}
+        keys: dict[str, Key] = {}
         try:
             current = digests(files, cache, keys=keys)  # only files whose stat changed are read
         finally:

@@ -10,6 +10,7 @@ from keel.blobs.statcache import StatCache
 from keel.data.manifest import Manifest
 from keel.data.ref import parse_ref
 from keel.entities import DatasetVersion
+from keel.errors import InvalidInput
 from keel.workspace import Workspace
 
 
@@ -20,8 +21,9 @@ def get_version(ws: Workspace, ref: str) -> DatasetVersion:
 
 
 def load_manifest(ws: Workspace, version: DatasetVersion) -> Manifest:
-    """The version's manifest, read from the blob store and verified."""
-    return Manifest.from_bytes(ws.blobs.get_bytes(version.manifest_digest))
+    """The version's manifest, read from the blob store, verified and checked
+    (paths inside the dataset, no setuid bits: see ``keel.data.manifest``)."""
+    return Manifest.from_bytes(ws.blobs.get_bytes(version.manifest_digest), where=version.ref)
 
 
 def load_json_blob(ws: Workspace, digest: str | None) -> dict[str, Any]:
@@ -37,7 +39,15 @@ def stat_cache(ws: Workspace) -> StatCache:
 
 
 def source_path(ws: Workspace, version: DatasetVersion) -> Path:
-    """Where a version's data was added from (absolute)."""
+    """Where a version's data was added from (absolute).
+
+    A version pulled from a remote whose record named a folder outside its
+    workspace keeps no source (see ``keel.data.record``): :class:`InvalidInput`.
+    """
+    if not version.source:
+        raise InvalidInput(f"{version.ref} has no source folder here (it was pulled from a "
+                           "remote that recorded a folder outside its workspace)",
+                           hint=f"name a destination: keel data checkout {version.ref} DEST")
     source = Path(version.source)
     return source if source.is_absolute() else ws.root / source
 

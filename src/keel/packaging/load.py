@@ -62,10 +62,18 @@ def load_package(folder: str | Path, trust: bool = False, trusted_types: tuple[s
 
 def materialise_package(blobs: BlobStore, manifest_digest: str, cache: Path) -> Path:
     """A local folder with the package whose manifest has ``manifest_digest``,
-    fetched from the blob store once (verified) into ``cache/<digest>``."""
+    fetched from the blob store once (verified) into ``cache/<digest>``.
+
+    The cached copy is read-only, and its ``keel-model.yaml`` must hash to the
+    digest it is filed under: a folder holding another package (copied there,
+    or damaged) is replaced by a fresh copy, so a name always loads its own
+    model. ``load_package`` then checks every file against that manifest.
+    """
     folder = cache / manifest_digest
-    if (folder / MANIFEST_FILE).is_file():
+    if _holds(folder, manifest_digest):
         return folder
+    if folder.exists() or folder.is_symlink():
+        _discard(folder, cache)
     manifest_bytes = blobs.get_bytes(manifest_digest)
     manifest = PackageManifest.from_yaml(manifest_bytes, where=f"package {manifest_digest[:12]}")
     temp = cache / f".{manifest_digest}.tmp-{uuid.uuid4().hex}"
@@ -75,15 +83,38 @@ def materialise_package(blobs: BlobStore, manifest_digest: str, cache: Path) -> 
                 raise InvalidInput(f"the manifest lists {name!r}, outside the package",
                                    hint="the package is damaged or hostile; do not load it")
             blobs.fetch(entry.digest, temp / name)
+            os.chmod(temp / name, 0o444)
         (temp / MANIFEST_FILE).write_bytes(manifest_bytes)
+        os.chmod(temp / MANIFEST_FILE, 0o444)
         try:
             os.replace(temp, folder)  # another process may have won the race: fine
         except OSError:
-            if not (folder / MANIFEST_FILE).is_file():
+            if not _holds(folder, manifest_digest):
                 raise
     finally:
         shutil.rmtree(temp, ignore_errors=True)
     return folder
+
+
+def _holds(folder: Path, manifest_digest: str) -> bool:
+    """True if ``folder`` is a real folder whose manifest hashes to ``manifest_digest``."""
+    path = folder / MANIFEST_FILE
+    if folder.is_symlink() or path.is_symlink() or not path.is_file():
+        return False
+    return hash_file(path) == manifest_digest
+
+
+def _discard(folder: Path, cache: Path) -> None:
+    """Move a wrong cached package out of the way (a rename: atomic), then delete it."""
+    aside = cache / f".{folder.name}.bad-{uuid.uuid4().hex}"
+    try:
+        os.replace(folder, aside)
+    except FileNotFoundError:
+        return  # another process discarded it first
+    if aside.is_symlink() or not aside.is_dir():
+        aside.unlink()
+    else:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def _inside(root: Path, path: Path) -> bool:
