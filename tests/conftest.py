@@ -1,12 +1,16 @@
 """Fixtures shared by the whole suite: an isolated folder per test, real stores.
 
 PostgreSQL comes from ``KEEL_TEST_POSTGRES_URL`` (an admin URL; each test gets a
-fresh database). Without it those tests skip, unless ``KEEL_REQUIRE_SERVICES=1``
-(set by .ci/run), which turns a missing service into a failure.
+fresh database), else from a throwaway cluster the suite starts from the
+server binaries (``tests/postgres_server.py``). Without either those tests
+skip with one summary line, unless ``KEEL_REQUIRE_SERVICES=1`` (set by
+.ci/run), which turns a missing service into a failure.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -18,7 +22,14 @@ import pytest
 import sqlalchemy as sa
 
 from keel.tracking import session
-from keel.workspace import init_workspace
+from keel.tracking.shutdown import guard
+from keel.workspace import Workspace, init_workspace
+from tests import postgres_server
+
+# Rich sizes tables from COLUMNS when output is not a terminal; the CLI tests
+# read whole rows, and in-process commands share the consoles made at import.
+os.environ["COLUMNS"] = "200"
+os.environ["NO_COLOR"] = "1"
 
 # The `trained` fixture (a holdout dataset and two logged models) is shared by
 # the models and CLI tests.
@@ -26,12 +37,6 @@ pytest_plugins = ["tests.models.fixtures"]
 
 REQUIRE_SERVICES = os.environ.get("KEEL_REQUIRE_SERVICES") == "1"
 POSTGRES_ADMIN_URL = os.environ.get("KEEL_TEST_POSTGRES_URL", "")
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    if REQUIRE_SERVICES and not POSTGRES_ADMIN_URL:
-        raise pytest.UsageError("KEEL_REQUIRE_SERVICES=1 but KEEL_TEST_POSTGRES_URL is not set; "
-                                "run .ci/run, which starts PostgreSQL and sets it")
 
 
 def service_missing(message: str) -> None:
@@ -49,24 +54,37 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.chdir(tmp_path)
     session.reset()
     yield tmp_path
-    for run in reversed(list(session.run_stack)):
-        run.end("KILLED")
+    guard.end_all("KILLED")  # runs a failing test left open
     session.reset()
 
 
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    """An admin URL of a PostgreSQL server: the given one, or a throwaway cluster."""
+    if POSTGRES_ADMIN_URL:
+        yield POSTGRES_ADMIN_URL
+        return
+    try:
+        server = postgres_server.start()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        service_missing(f"PostgreSQL tests skipped: {exc}")
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
+def postgres_url(postgres_admin_url: str) -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test."""
-    if not POSTGRES_ADMIN_URL:
-        service_missing("KEEL_TEST_POSTGRES_URL is not set")
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
     name = f"keel_test_{uuid.uuid4().hex[:12]}"
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     except sa.exc.OperationalError as exc:
         service_missing(f"cannot reach PostgreSQL at KEEL_TEST_POSTGRES_URL: {exc}")
-    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    yield postgres_admin_url.rsplit("/", 1)[0] + "/" + name
     session.reset()
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -83,14 +101,61 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
     return str(request.param)
 
 
+@pytest.fixture
+def other_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
+    """A second workspace in its own folder with its own SQLite store, opened
+    explicitly (``KEEL_STORE`` does not reach it), while the test's folder has
+    the first."""
+    root = init_workspace(tmp_path_factory.mktemp("other"))
+    ws = Workspace.open(root, store=str(root / ".keel" / "keel.db"),
+                        blobs=str(root / ".keel" / "blobs"))
+    yield ws
+    ws.close()
+
+
 def run_python(code: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run a Python snippet in a new process, in the current folder and environment."""
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
                           timeout=timeout, check=False)
 
 
-def run_keel(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run the ``keel`` command line in a new process, as a user would."""
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, "-m", "keel.cli.main", *args], capture_output=True,
-                          text=True, timeout=timeout, check=False, env=env)
+def run_keel(*args: str, timeout: float = 120, env: dict[str, str] | None = None,
+             process: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run the ``keel`` command line as a user would: in this process (the same
+    ``main()``, error boundary and exit code, with every workspace forgotten
+    before and after, as a new process would start), or with ``process=True``
+    in a new process, for what only a real process shows (start-up, imports,
+    signals)."""
+    if process:
+        full_env = {**os.environ, **(env or {})}
+        return subprocess.run([sys.executable, "-m", "keel.cli.main", *args],
+                              capture_output=True, text=True, timeout=timeout, check=False,
+                              env=full_env)
+    from keel.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code: int = 0
+    with _environment(env or {}):
+        session.reset()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main(list(args))
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else \
+                    (0 if exit_.code is None else 1)
+        session.reset()
+    return subprocess.CompletedProcess(["keel", *args], code, out.getvalue(), err.getvalue())
+
+
+@contextlib.contextmanager
+def _environment(changes: dict[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in changes}
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

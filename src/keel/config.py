@@ -35,6 +35,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("blobs", "KEEL_BLOBS", None,
             "blob store: a folder or an fsspec URL (s3://bucket/prefix); default .keel/blobs"),
     Setting("token", "KEEL_TOKEN", None, "API token for a keel server", secret=True),
+    Setting("durability", "KEEL_DURABILITY", "process",
+            "what logged data survives before it is stored: 'process' (a crash of the "
+            "process) or 'fsync' (a power loss too; fsyncs spools and makes SQLite commits "
+            "durable, slower)"),
     Setting("remote", "KEEL_REMOTE", None,
             "data remote for push/pull: a folder or fsspec URL (s3://bucket/prefix); "
             "options such as endpoint_url go in keel.toml's [remote] table"),
@@ -110,11 +114,23 @@ def resolve(name: str, root: Path | None, explicit: str | None = None) -> Resolv
     return ResolvedSetting(name, setting.default, "default")
 
 
+def default_paths(root: Path | None) -> dict[str, str]:
+    """Where the store and blobs live when nothing moves them: in the workspace."""
+    if root is None:
+        return {}
+    folder = root / WORKSPACE_DIR
+    return {"store": str(folder / "keel.db"), "blobs": str(folder / "blobs")}
+
+
 def all_settings(root: Path | None) -> list[ResolvedSetting]:
-    """Every setting with its value and source, secrets masked (for ``keel config``)."""
+    """Every setting with its value in use and its source, secrets masked (for
+    ``keel config``)."""
     out = []
+    paths = default_paths(root)
     for setting in SETTINGS:
         item = resolve(setting.name, root)
+        if item.value is None and setting.name in paths:
+            item = ResolvedSetting(item.name, paths[setting.name], "default")
         if setting.secret and item.value:
             item = ResolvedSetting(item.name, repr(Secret(item.value)), item.source)
         elif item.value:

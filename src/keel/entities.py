@@ -15,6 +15,15 @@ ACTIVE, DELETED = "active", "deleted"
 
 
 @dataclass(frozen=True)
+class RunEnd:
+    """How a run ended: stored with its last batch, in one transaction."""
+
+    status: str
+    end_time: int
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class Experiment:
     """A named group of runs."""
 

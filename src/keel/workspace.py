@@ -8,27 +8,60 @@ per-process spool files that make logging crash-safe.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
+from keel import context
 from keel.blobs import BlobStore
-from keel.config import WORKSPACE_DIR, find_workspace, require_workspace, resolve
-from keel.store.sql_store import SqlStore, open_store
+from keel.config import (
+    WORKSPACE_DIR,
+    default_paths,
+    find_workspace,
+    require_workspace,
+    resolve,
+)
+from keel.durability import MODES, PROCESS
+from keel.errors import InvalidInput
+from keel.store.protocol import Store
+from keel.store.sql_store import open_store
 
 
-@dataclass
+@dataclass(eq=False)
 class Workspace:
-    """An opened workspace; ``Workspace.open()`` finds, migrates and returns one."""
+    """An opened workspace; ``Workspace.open()`` finds, migrates and returns one.
+
+    Use it as a context manager to make it the workspace of a block (runs
+    started and reads made there go to it) and close it afterwards::
+
+        with keel.Workspace.open("/srv/team-a") as ws:
+            with keel.start_run(experiment="churn") as run:   # recorded in team-a
+                ...
+    """
 
     root: Path
-    store: SqlStore
+    store: Store
     blobs: BlobStore
     # Experiments by name, filled by the tracking API (see tracking/api.py).
     experiment_cache: dict[str, Any] = field(default_factory=dict)
+    # The tracking layer's background writer for this workspace's spools,
+    # started by its first run and stopped by close().
+    writer: Any = None
+    # Set once the tracking layer has replayed this store's orphaned spools,
+    # with what that first pass recovered (``keel recover`` reports it).
+    recovered: bool = False
+    recovered_runs: list[Any] = field(default_factory=list)
+    # KEEL_DURABILITY: "process" (survives a crash) or "fsync" (a power loss too).
+    durability: str = PROCESS
+    # Guards the lazy set-up of the two fields above across threads.
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _scope: list[Any] = field(default_factory=list, repr=False)
 
     @property
     def folder(self) -> Path:
@@ -47,14 +80,67 @@ class Workspace:
         if root is None:
             root = init_workspace(start or Path.cwd()) if create else require_workspace(start)
         folder = root / WORKSPACE_DIR
-        store_url = resolve("store", root, store).value or str(folder / "keel.db")
-        blobs_url = resolve("blobs", root, blobs).value or str(folder / "blobs")
+        defaults = default_paths(root)
+        store_url = resolve("store", root, store).value or defaults["store"]
+        blobs_url = resolve("blobs", root, blobs).value or defaults["blobs"]
+        durability = resolve("durability", root).value or PROCESS
+        if durability not in MODES:
+            raise InvalidInput(f"KEEL_DURABILITY is {durability!r}",
+                               hint="use 'process' (survives a crash) or 'fsync' (survives a "
+                                    "power loss too, slower)")
         (folder / "spool").mkdir(exist_ok=True)
-        return cls(root=root, store=open_store(store_url, lock_dir=folder),
-                   blobs=BlobStore(blobs_url))
+        opened = open_store(store_url, lock_dir=folder, durability=durability)
+        try:
+            blob_store = BlobStore(blobs_url)
+        except (ValueError, ImportError) as exc:  # fsspec: unknown protocol, missing driver
+            opened.close()
+            raise InvalidInput(f"cannot use {blobs_url!r} as the blob store: {exc}",
+                               hint="set KEEL_BLOBS to a folder or an fsspec URL such as "
+                                    "s3://bucket/prefix (pip install 'keel[s3]')") from exc
+        except BaseException:
+            opened.close()
+            raise
+        return cls(root=root, store=opened, blobs=blob_store, durability=durability)
+
+    @property
+    def lease_path(self) -> Path:
+        """The file whose lock orders blob writers against garbage collection."""
+        return self.folder / "gc.lock"
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the write lease while blobs are written and until the metadata that
+        refers to them is stored.
+
+        A shared ``flock``: any number of writers, in any processes of this
+        machine, hold it at once; ``keel gc`` takes it exclusively, so it never
+        removes a blob that an ``add`` or ``log_artifact`` in progress has
+        written (or found already stored) but not yet recorded.
+        """
+        with open(self.lease_path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def close(self) -> None:
+        """Stop the background writer (storing what it holds) and release the store."""
+        if self.writer is not None:
+            self.writer.stop()
+            self.writer = None
         self.store.close()
+
+    def __enter__(self) -> Workspace:
+        scope = context.using_workspace(self)
+        scope.__enter__()
+        self._scope.append(scope)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._scope.pop().__exit__(exc_type, exc, tb)
+        self.close()
 
 
 def init_workspace(path: Path) -> Path:
@@ -73,10 +159,11 @@ def init_workspace(path: Path) -> Path:
     return path
 
 
+# Workspaces of the current folder, opened once per process and settings: a
+# cache of open connections keyed by what identifies them, not ambient state
+# (which workspace a block works in is decided by resolve_workspace()).
 _lock = threading.RLock()
 _opened: dict[tuple[str, str, str], Workspace] = {}
-# Called once for every workspace a process opens (tracking replays orphaned spools).
-on_open: list[Callable[[Workspace], None]] = []
 
 
 def current_workspace(create: bool = False) -> Workspace:
@@ -86,10 +173,7 @@ def current_workspace(create: bool = False) -> Workspace:
            os.environ.get("KEEL_BLOBS", ""))
     with _lock:
         if key not in _opened:
-            ws = Workspace.open(create=create)
-            for hook in on_open:
-                hook(ws)
-            _opened[key] = ws
+            _opened[key] = Workspace.open(create=create)
         return _opened[key]
 
 
@@ -101,6 +185,22 @@ def forget_workspaces() -> None:
         _opened.clear()
 
 
-def resolve_workspace(ws: Workspace | None) -> Workspace:
-    """``ws`` if given, else the current folder's workspace."""
-    return ws if ws is not None else current_workspace()
+def resolve_workspace(ws: Workspace | None = None, create: bool = False) -> Workspace:
+    """The workspace to work in: ``ws`` if given, else the one this thread or
+    task is using (``keel.use_workspace``, or the active run's), else the
+    current folder's."""
+    if ws is not None:
+        return ws
+    chosen = context.current_workspace()
+    if chosen is not None:
+        return chosen
+    return current_workspace(create=create)
+
+
+def use_workspace(ws: Workspace) -> Any:
+    """A ``with`` block in which ``ws`` is the workspace (without closing it after).
+
+    >>> with keel.use_workspace(team_ws):
+    ...     keel.search_runs("churn")
+    """
+    return context.using_workspace(ws)

@@ -25,7 +25,7 @@ def two_runs(backend: str) -> list[str]:
 
 
 def test_init_creates_a_workspace(tmp_path: Path) -> None:
-    result = run_keel("init", "proj")
+    result = run_keel("init", "proj", process=True)  # end to end, in a new process
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "proj" / ".keel" / "keel.db").is_file()
     assert "Initialised" in result.stdout

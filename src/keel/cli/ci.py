@@ -9,7 +9,8 @@ from rich.console import Console
 
 from keel.cli import gate_options as g
 
-app = typer.Typer(no_args_is_help=True, help="Commands for CI pipelines.")
+app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
+                  help="Commands for CI pipelines.")
 console = Console()
 
 
@@ -26,12 +27,12 @@ def gate(ref: str = typer.Argument(..., help="the candidate version, e.g. churn/
                                       help="move the alias when every gate passes"),
          reason: str = typer.Option("passed CI gates", "--reason")) -> None:
     """Run the gates of ALIAS for a version; exit 1 if any fails."""
+    from keel.cli.workspace import workspace
     from keel.models.promote import check
     from keel.models.promote import promote as do_promote
     from keel.models.registry import get_version
-    from keel.tracking import session
 
-    ws = session.workspace()
+    ws = workspace()
     version = get_version(ref, ws)
     rules = g.policy(version.name, alias, require, holdout, max_regression, metric, label)
     report = check(ref, alias, rules, ws=ws)

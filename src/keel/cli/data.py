@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,22 +12,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from keel.cli.progress import RichProgress
+from keel.cli.render import size, user_text, when
 
-app = typer.Typer(no_args_is_help=True, help="Version datasets, compare and move them.")
+app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
+                  help="Version datasets, compare and move them.")
 console = Console()
-
-
-def _when(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
 
 
 def _fmt(value: Any) -> str:
@@ -44,15 +32,20 @@ def add(path: Path = typer.Argument(..., help="file or folder to snapshot"),
         check: bool = typer.Option(False, "--check", help="validate the checks declared in "
                                                           "keel.toml before creating the version"),
         allow_failing: bool = typer.Option(False, "--allow-failing",
-                                           help="create the version even if checks fail")
+                                           help="create the version even if checks fail"),
+        follow_symlinks: bool = typer.Option(False, "--follow-symlinks",
+                                             help="also version the files that symlinks in the "
+                                                  "folder point to outside it (refused "
+                                                  "otherwise)")
         ) -> None:
     """Snapshot PATH as the next version of a dataset (nothing new if unchanged)."""
     import keel.data
+    from keel.cli.progress import RichProgress
     from keel.errors import ChecksFailed
 
     try:
         result = keel.data.add(path, name, message, check=check, allow_failing=allow_failing,
-                               progress=RichProgress())
+                               progress=RichProgress(), follow_symlinks=follow_symlinks)
     except ChecksFailed as exc:
         _print_reports(exc.reports)
         raise
@@ -60,7 +53,7 @@ def add(path: Path = typer.Argument(..., help="file or folder to snapshot"),
         _print_reports(result.checks)
     v = result.version
     if result.created:
-        console.print(f"Created [bold]{v.ref}[/]: {v.files:,} files, {_size(v.bytes)}"
+        console.print(f"Created [bold]{v.ref}[/]: {v.files:,} files, {size(v.bytes)}"
                       + (f" — {v.message}" if v.message else ""))
     else:
         console.print(f"No changes: {path} is identical to [bold]{v.ref}[/]; "
@@ -156,19 +149,19 @@ def log(name: str) -> None:
                   title=f"dataset {name}")
     for v in keel.data.log(name):
         checks = {None: "-", True: "[green]pass", False: "[red]fail"}[v.checks_passed]
-        table.add_row(v.ref, _when(v.created_at), v.user, f"{v.files:,}", _size(v.bytes),
-                      checks, v.message)
+        table.add_row(v.ref, when(v.created_at), user_text(v.user), f"{v.files:,}",
+                      size(v.bytes), checks, user_text(v.message))
     console.print(table)
 
 
 @app.command("list")
 def list_() -> None:
     """Every dataset with its latest version."""
-    from keel.workspace import current_workspace
+    from keel.cli.workspace import workspace
 
     table = Table("dataset", "latest", "created", "files", "size")
-    for v in current_workspace().store.list_datasets():
-        table.add_row(v.dataset, v.ref, _when(v.created_at), f"{v.files:,}", _size(v.bytes))
+    for v in workspace().store.list_datasets():
+        table.add_row(v.dataset, v.ref, when(v.created_at), f"{v.files:,}", size(v.bytes))
     console.print(table)
 
 
@@ -177,24 +170,26 @@ def show(ref: str = typer.Argument(..., help="NAME@N"),
          as_json: bool = typer.Option(False, "--json")) -> None:
     """A version's details and every run that read or wrote it."""
     import keel.data
-    from keel.workspace import current_workspace
+    from keel.cli.workspace import workspace
 
-    ws = current_workspace()
+    ws = workspace()
     v = keel.data.get(ref)
     links = ws.store.runs_of_dataset_version(v.id)
     if as_json:
         typer.echo(json.dumps(v.to_dict() | {"runs": [{"run_id": r, "role": role}
                                                       for r, role in links]}, indent=2))
         return
-    console.print(f"[bold]{v.ref}[/] — {v.files:,} files, {_size(v.bytes)}, added "
-                  f"{_when(v.created_at)} by {v.user} from {v.source}")
+    console.print(f"[bold]{v.ref}[/] — {v.files:,} files, {size(v.bytes)}, added "
+                  f"{when(v.created_at)} by ", user_text(v.user), " from ", user_text(v.source),
+                  sep="")
     if v.message:
-        console.print(f"  {v.message}")
+        console.print("  ", user_text(v.message), sep="")
     console.print(f"  manifest {v.manifest_digest}")
     table = Table("run", "name", "experiment", "role", "status", title="runs")
     for run_id, role in links:
         run = ws.store.get_run(run_id)
-        table.add_row(run.id[:12], run.name, run.experiment, role, run.status)
+        table.add_row(run.id[:12], user_text(run.name), user_text(run.experiment), role,
+                      run.status)
     console.print(table)
 
 
@@ -223,6 +218,7 @@ def checkout(ref: str = typer.Argument(..., help="NAME@N"),
              ) -> None:
     """Write a version's files back; refuses to overwrite local edits without --force."""
     import keel.data
+    from keel.cli.progress import RichProgress
 
     result = keel.data.checkout(ref, dest, force=force, progress=RichProgress())
     console.print(f"Checked out [bold]{result.version.ref}[/] to {result.dest}: "
@@ -237,10 +233,11 @@ def push(names: list[str] = typer.Argument(None, help="datasets (default: all)")
          ) -> None:
     """Send dataset versions to a remote: only blobs it lacks, in parallel."""
     import keel.data
+    from keel.cli.progress import RichProgress
 
     result = keel.data.push(remote, names or None, progress=RichProgress(unit="blobs"))
     console.print(f"Pushed {len(result.versions)} version(s) to {result.remote}: "
-                  f"{result.blobs_sent} blobs sent ({_size(result.bytes_sent)}), "
+                  f"{result.blobs_sent} blobs sent ({size(result.bytes_sent)}), "
                   f"{result.blobs_present} already there")
 
 
@@ -251,8 +248,9 @@ def pull(names: list[str] = typer.Argument(None, help="datasets (default: all)")
          ) -> None:
     """Fetch dataset versions from a remote; every blob is verified on arrival."""
     import keel.data
+    from keel.cli.progress import RichProgress
 
     result = keel.data.pull(remote, names or None, progress=RichProgress(unit="blobs"))
     console.print(f"Pulled {len(result.versions)} new version(s) from {result.remote}: "
-                  f"{result.blobs_sent} blobs fetched ({_size(result.bytes_sent)}), "
+                  f"{result.blobs_sent} blobs fetched ({size(result.bytes_sent)}), "
                   f"{result.blobs_present} already here")

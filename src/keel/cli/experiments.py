@@ -9,17 +9,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from keel.cli.workspace import store as _store
 from keel.entities import ACTIVE, DELETED
-from keel.store import SqlStore
 
-app = typer.Typer(no_args_is_help=True, help="Create, list and delete experiments.")
+app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
+                  help="Create, list and delete experiments.")
 console = Console()
 
-
-def _store() -> SqlStore:
-    from keel.tracking import session
-
-    return session.workspace().store
 
 
 @app.command("list")

@@ -3,12 +3,15 @@ evidence table both print."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from keel.models.gates import GatePolicy, GateReport
+if TYPE_CHECKING:  # imported when a command runs: keel.models loads pandas
+    from keel.models.gates import GatePolicy, GateReport
 
 REQUIRE = typer.Option(None, "--require", "-r",
                        help="metric threshold, e.g. \"auc >= 0.85\" (repeatable)")
@@ -25,6 +28,8 @@ LABEL = typer.Option(None, "--label", help="label column of the holdout data")
 def policy(name: str, alias: str, require: list[str] | None, holdout: str | None,
            max_regression: float | None, metric: str | None, label: str | None) -> GatePolicy:
     """keel.toml's gates for this alias, overridden by the command line."""
+    from keel.models.gates import GatePolicy
+
     if holdout is not None and max_regression is None:
         max_regression = 0.0
     return GatePolicy.for_alias(name, alias, require=require, holdout=holdout,

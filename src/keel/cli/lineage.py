@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
+
+from keel.cli.render import when
 
 console = Console()
 
@@ -19,19 +20,14 @@ def lineage(reference: str = typer.Argument(..., help="models:/churn@champion, c
                                                        "a dataset version NAME@N"),
             as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
     """The chain: model version -> run -> params, metrics -> data -> commit -> environment."""
+    from keel.cli.workspace import workspace
     from keel.models.lineage import lineage as build
-    from keel.tracking import session
 
-    found = build(reference, session.workspace())
+    found = build(reference, workspace())
     if as_json:
         typer.echo(json.dumps(found, indent=2, default=str))
         return
     console.print(render(found))
-
-
-def _when(ms: int | None) -> str:
-    return "-" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime(
-        "%Y-%m-%d %H:%M")
 
 
 def render(found: dict[str, Any]) -> Tree:
@@ -50,7 +46,7 @@ def render(found: dict[str, Any]) -> Tree:
         title = f"model {m.get('name')}/{m.get('version')}" if m.get("name") else m["uri"]
         aliases = f" [{', '.join(m.get('aliases', []))}]" if m.get("aliases") else ""
         root = Tree(f"[bold]{escape(title)}{escape(aliases)}[/] {m['flavor']} package "
-                    f"{m['package_digest'][:12]}, registered {_when(m.get('registered_at'))} "
+                    f"{m['package_digest'][:12]}, registered {when(m.get('registered_at'))} "
                     f"by {m.get('registered_by', '-')}")
         node = root
     else:
@@ -63,7 +59,7 @@ def render(found: dict[str, Any]) -> Tree:
         return root
     branch = node.add(f"[bold]run {run['id'][:12]}[/] {escape(run['name'])} in "
                       f"{escape(run['experiment'])} ({run['status']}, by {run['user']}, "
-                      f"{_when(run['start_time'])})")
+                      f"{when(run['start_time'])})")
     params = ", ".join(f"{k}={v}" for k, v in sorted(run["params"].items())[:12])
     branch.add(f"params: {escape(params) or '-'}")
     metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(run["metrics"].items())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import typer
 from rich.console import Console
@@ -11,22 +10,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from keel.cli import gate_options as g
-from keel.workspace import Workspace
+from keel.cli.render import when
+from keel.cli.workspace import workspace as _ws
 
-app = typer.Typer(no_args_is_help=True,
+app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
                   help="Register model versions, move aliases through gates, evaluate them.")
 console = Console()
 err_console = Console(stderr=True)
 
-
-def _ws() -> Workspace:
-    from keel.tracking import session
-
-    return session.workspace()
-
-
-def _when(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _pairs(items: list[str] | None) -> dict[str, str]:
@@ -90,7 +81,7 @@ def show(ref: str = typer.Argument(..., help="churn, churn/3 or churn@champion")
                       title=f"model {model.name}")
         for v in versions:
             table.add_row(str(v.version), ", ".join(v.aliases) or "-",
-                          (v.run_id or "-")[:12], _when(v.created_at), v.user, v.lifecycle,
+                          (v.run_id or "-")[:12], when(v.created_at), v.user, v.lifecycle,
                           v.description)
         console.print(table)
         return
@@ -103,7 +94,7 @@ def show(ref: str = typer.Argument(..., help="churn, churn/3 or churn@champion")
     grid = Table.grid(padding=(0, 2))
     for label, value in (("version", version.ref), ("aliases", ", ".join(version.aliases) or "-"),
                          ("state", version.lifecycle), ("source", version.source),
-                         ("registered", f"{_when(version.created_at)} by {version.user}"),
+                         ("registered", f"{when(version.created_at)} by {version.user}"),
                          ("package", version.package_digest), ("flavor", manifest.flavor),
                          ("task", manifest.task or "-"),
                          ("inputs", Signature.from_dict(manifest.signature).describe()),
@@ -133,7 +124,7 @@ def history(name: str = typer.Argument(..., help="model name"),
         move = f"{e.from_version or '-'} -> {e.to_version or '-'}" if e.alias else \
             str(e.version or "-")
         gates = _gate_summary(e.evidence.get("results", []))
-        table.add_row(_when(e.time), e.user,
+        table.add_row(when(e.time), e.user,
                       f"[{style.get(e.action, 'white')}]{e.action}", e.alias or "-", move,
                       escape(e.reason or "-"), escape(gates))
     console.print(table)

@@ -22,11 +22,11 @@ def predict(model: str = typer.Argument(..., help="models:/churn@champion, churn
             ) -> None:
     """Score a file in chunks; the job is recorded as a run linked to the model."""
     from keel.cli.progress import RichProgress
+    from keel.cli.workspace import workspace
     from keel.models.predict import batch_predict
-    from keel.tracking import session
 
     done = batch_predict(model, input_path, output, chunk_rows=chunk_rows, trust=trust,
-                         progress=RichProgress(unit="rows"), ws=session.workspace())
+                         progress=RichProgress(unit="rows"), ws=workspace())
     console.print(f"Scored {done.rows:,} rows of {done.input} with {done.model} -> "
                   f"[bold]{done.output}[/] (run {done.run_id[:12]}, input digest "
                   f"{done.input_digest[:12]})")

@@ -3,37 +3,23 @@
 from __future__ import annotations
 
 import json
-import math
-from datetime import UTC, datetime
 
 import typer
 from rich.console import Console, Group
 from rich.panel import Panel
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
+from keel.cli.render import columns, number, plural, user_text, when
+from keel.cli.workspace import store as _store
 from keel.entities import DELETED, Run
-from keel.store import SqlStore
+from keel.names import printable
 
-app = typer.Typer(no_args_is_help=True, help="List, inspect, compare and delete runs.")
+app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
+                  help="List, inspect, compare and delete runs.")
 console = Console()
 STATUS_STYLE = {"FINISHED": "green", "FAILED": "red", "KILLED": "yellow", "RUNNING": "cyan"}
 
-
-def _store() -> SqlStore:
-    from keel.tracking import session
-
-    return session.workspace().store
-
-
-def _when(ms: int | None) -> str:
-    if ms is None:
-        return "-"
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _number(value: float) -> str:
-    return f"{value:.6g}" if math.isfinite(value) else str(value)
 
 
 def _status(run: Run) -> Text:
@@ -60,18 +46,15 @@ def list_(experiment: list[str] = typer.Option(None, "--experiment", "-e",
         return
     # A few metrics fit a terminal; `runs show` and --json have them all.
     metric_keys = sorted({k for r in found for k in r.metrics})[:3]
-    table = Table(title=f"{len(found)} runs")
-    table.add_column("run", no_wrap=True, min_width=12)  # ids must stay copyable
-    for column in ("name", "experiment", "status", "started", "duration"):
-        table.add_column(column)
-    for key in metric_keys:
-        table.add_column(f"[magenta]{key}", justify="right")
-    for r in found:
-        duration = f"{r.duration_s:.1f}s" if r.duration_s is not None else "-"
-        table.add_row(r.id[:12], r.name, r.experiment, _status(r), _when(r.start_time)[5:16],
-                      duration, *[_number(r.metrics[k]) if k in r.metrics else "" for k in
-                                  metric_keys])
-    console.print(table)
+    headers = ["run", "name", "experiment", "status", "started", "duration", *metric_keys]
+    rows = [[r.id, printable(r.name), printable(r.experiment), r.status,
+             when(r.start_time)[5:16],
+             f"{r.duration_s:.1f}s" if r.duration_s is not None else "-",
+             *[number(r.metrics[k]) if k in r.metrics else "" for k in metric_keys]]
+            for r in found]
+    typer.echo(columns(headers, rows, right=frozenset(range(5, len(headers)))))
+    typer.echo(plural(len(found), "run") + (f" (the newest {max_results}; -n for more)"
+                                             if len(found) == max_results else ""))
 
 
 @app.command()
@@ -91,9 +74,10 @@ def show(run_id: str = typer.Argument(..., help="run id or a unique prefix of it
         return
     head = Table.grid(padding=(0, 2))
     rows: list[tuple[str, str | Text]] = [
-        ("run", run.id), ("name", run.name), ("experiment", run.experiment),
-        ("status", _status(run)), ("user", run.user), ("started", _when(run.start_time)),
-        ("ended", _when(run.end_time)), ("parent", run.parent_id or "-"),
+        ("run", run.id), ("name", user_text(run.name)),
+        ("experiment", user_text(run.experiment)),
+        ("status", _status(run)), ("user", run.user), ("started", when(run.start_time)),
+        ("ended", when(run.end_time)), ("parent", run.parent_id or "-"),
         ("children", ", ".join(children) or "-"),
         ("deleted", "yes" if run.lifecycle == DELETED else "no")]
     for label, cell in rows:
@@ -102,7 +86,7 @@ def show(run_id: str = typer.Argument(..., help="run id or a unique prefix of it
     parts.append(_kv_table("params", run.params))
     metrics = Table("metric", "latest", "points", title="metrics", title_justify="left")
     for key, value in sorted(run.metrics.items()):
-        metrics.add_row(key, _number(value), str(len(store.metric_history(run.id, key))))
+        metrics.add_row(key, number(value), str(len(store.metric_history(run.id, key))))
     parts.append(metrics)
     user_tags = {k: v for k, v in run.tags.items() if not k.startswith("keel.")}
     origin = {k.removeprefix("keel."): v for k, v in run.tags.items() if k.startswith("keel.")}
@@ -138,13 +122,14 @@ def compare(run_ids: list[str] = typer.Argument(..., help="two or more run ids (
     for key in sorted({k for r in found for k in r.params}):
         rows.append((f"params.{key}", [r.params.get(key, "") for r in found]))
     for key in sorted({k for r in found for k in r.metrics}):
-        rows.append((f"metrics.{key}", [_number(r.metrics[key]) if key in r.metrics else ""
+        rows.append((f"metrics.{key}", [number(r.metrics[key]) if key in r.metrics else ""
                                         for r in found]))
     if as_json:
         typer.echo(json.dumps({"runs": [r.id for r in found],
                                "rows": {name: values for name, values in rows}}, indent=2))
         return
-    table = Table("", *[f"{r.name}\n[dim]{r.id[:12]}" for r in found],
+    table = Table("", *[Column(user_text(r.name) + Text("\n" + r.id[:12], style="dim"))
+                        for r in found],
                   title="differences highlighted")
     for name, values in rows:
         differs = len(set(values)) > 1

@@ -67,7 +67,7 @@ def evaluate(model: str, data: str, label: str | None = None,
               for column in slice_by}
     label_of_model = resolved.label
     with start_run(experiment=EVALUATION_EXPERIMENT, name=f"evaluate {label_of_model}",
-                        nested=False,
+                        nested=False, ws=ws,
                         tags={"keel.kind": "evaluation", "keel.model": label_of_model,
                               "keel.model.package": resolved.package_digest},
                         params={"model": label_of_model, "data": data, "label": label,

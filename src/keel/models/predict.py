@@ -45,6 +45,8 @@ def batch_predict(model: str, input_path: str | Path, output_path: str | Path,
 
     >>> keel.models.batch_predict("models:/churn@champion", "today.parquet", "scored.parquet")
     """
+    import pyarrow as pa
+
     from keel.tracking.api import start_run
 
     ws = resolve_workspace(ws)
@@ -56,14 +58,18 @@ def batch_predict(model: str, input_path: str | Path, output_path: str | Path,
     if source.resolve() == target.resolve():
         raise InvalidInput("the output would overwrite the input",
                            hint="write the predictions to another file")
+    if not target.parent.is_dir():  # checked before a run is started for the job
+        raise NotFound(f"the output folder {target.parent} does not exist",
+                       hint="create it first, or write the predictions elsewhere")
     if chunk_rows < 1:
         raise InvalidInput("chunk size must be at least 1 row")
+    _check_readable(source)
     progress = progress or NoProgress()
     resolved = resolve(model, ws)
     loaded = load_model(model, trust=trust, ws=ws)
     label = resolved.label
     input_digest = hash_file(source)
-    with start_run(experiment=BATCH_EXPERIMENT, name=f"predict {label}", nested=False,
+    with start_run(experiment=BATCH_EXPERIMENT, name=f"predict {label}", nested=False, ws=ws,
                    tags={"keel.kind": "batch-inference", "keel.model": label,
                          "keel.model.package": resolved.package_digest},
                    params={"model": label, "input": str(source), "input.digest": input_digest,
@@ -72,6 +78,8 @@ def batch_predict(model: str, input_path: str | Path, output_path: str | Path,
         try:
             rows = _stream(loaded, source, temp, _format(target), chunk_rows, progress)
             temp.replace(target)  # readers never see a half-written output
+        except pa.ArrowInvalid as exc:  # a row further down the file is malformed
+            raise _unreadable(source, exc) from exc
         finally:
             temp.unlink(missing_ok=True)
             progress.done()
@@ -80,6 +88,29 @@ def batch_predict(model: str, input_path: str | Path, output_path: str | Path,
         run.log_metrics({"rows": rows})
     return BatchPrediction(label, str(source), input_digest, str(target), output_digest, rows,
                            run.id)
+
+
+def _check_readable(path: Path) -> None:
+    """Open the input and read its schema before any run is recorded: an empty or
+    malformed file is the caller's mistake, not a failed job."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    try:
+        if _format(path) == "parquet":
+            pq.ParquetFile(path)
+        else:
+            pacsv.open_csv(path).close()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise _unreadable(path, exc) from exc
+
+
+def _unreadable(path: Path, exc: BaseException) -> InvalidInput:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return InvalidInput(f"cannot read {path} as {_format(path).upper()}: {reason}",
+                        hint="pass a well-formed table with a header row and at least one "
+                             "row of data")
 
 
 def _format(path: Path) -> str:

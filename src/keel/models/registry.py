@@ -39,18 +39,20 @@ def register(source: str, name: str, description: str = "",
     ws = resolve_workspace(ws)
     check_model_name(name)
     ref = parse_model_ref(source)
-    if ref.kind == "registry":
-        resolved = resolve(source, ws)
-        digest, run_id = resolved.package_digest, resolved.run_id
-    elif ref.kind == "run":
-        run_id = ws.store.resolve_run_id(ref.run_id)
-        digest = _run_package_digest(ws, run_id, ref.artifact_path)
-        source = f"runs:/{run_id}/{ref.artifact_path}"
-    else:
-        digest, run_id = _store_folder(ws, Path(ref.path)), None
-    _check_package(ws, digest, source)
-    return ws.store.create_model_version(name, digest, source, run_id, current_user(),
-                                         description, tags)
+    # The lease keeps gc from removing the package's blobs before the version refers to them.
+    with ws.writing():
+        if ref.kind == "registry":
+            resolved = resolve(source, ws)
+            digest, run_id = resolved.package_digest, resolved.run_id
+        elif ref.kind == "run":
+            run_id = ws.store.resolve_run_id(ref.run_id)
+            digest = _run_package_digest(ws, run_id, ref.artifact_path)
+            source = f"runs:/{run_id}/{ref.artifact_path}"
+        else:
+            digest, run_id = _store_folder(ws, Path(ref.path)), None
+        _check_package(ws, digest, source)
+        return ws.store.create_model_version(name, digest, source, run_id, current_user(),
+                                             description, tags)
 
 
 def _run_package_digest(ws: Workspace, run_id: str, artifact_path: str) -> str:

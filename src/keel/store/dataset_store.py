@@ -7,18 +7,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from keel.clock import now_ms
 from keel.entities import DatasetVersion
 from keel.errors import Conflict, NotFound
 from keel.store import schema as t
+from keel.store.base import SqlBase
 
 ROLES = ("input", "output")
 
 
-class DatasetStoreMixin:
+class DatasetStoreMixin(SqlBase):
     """Methods :class:`SqlStore` gains for datasets (kept apart to stay small)."""
 
-    reader: sa.Engine
-    _write: Any
 
     def add_dataset_version(self, name: str, fields: dict[str, Any],
                             version: int | None = None) -> DatasetVersion:
@@ -27,8 +27,6 @@ class DatasetStoreMixin:
         The version number is the next free one unless ``version`` is given
         (pull from a remote keeps the numbers it was pushed with).
         """
-        from keel.store.sql_store import now_ms
-
         def action(conn: sa.Connection) -> int:
             ds_id = conn.execute(sa.select(t.datasets.c.id)
                                  .where(t.datasets.c.name == name)).scalar()
@@ -108,7 +106,7 @@ class DatasetStoreMixin:
         """Record that a run read (input) or wrote (output) a dataset version."""
         if role not in ROLES:
             raise ValueError(role)
-        stmt = self._insert(t.run_datasets).on_conflict_do_nothing()  # type: ignore[attr-defined]
+        stmt = self._insert(t.run_datasets).on_conflict_do_nothing()
         self._write(lambda conn: conn.execute(
             stmt, {"run_id": run_id, "version_id": version_id, "role": role}))
 

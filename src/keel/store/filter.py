@@ -29,6 +29,11 @@ ATTRIBUTES = {
     "start_time": "num", "end_time": "num",
 }
 NUMERIC_OPS = ("=", "!=", "<", "<=", ">", ">=", "IN", "NOT IN")
+# Bounds that keep a filter within what databases compile: SQLite refuses an
+# expression tree deeper than 1,000 (an OR of ~2,000 comparisons), and Python
+# recursion ends near 1,000 nested parentheses. Long value lists belong in IN.
+MAX_COMPARISONS = 200
+MAX_DEPTH = 32
 STRING_OPS = ("=", "!=", "LIKE", "ILIKE", "NOT LIKE", "NOT ILIKE", "IN", "NOT IN")
 
 
@@ -121,6 +126,8 @@ class _Parser:
         self.text = text
         self.tokens = tokenize(text)
         self.i = 0
+        self.depth = 0
+        self.comparisons = 0
 
     @property
     def tok(self) -> Token:
@@ -158,8 +165,13 @@ class _Parser:
 
     def parse_atom(self) -> Node:
         if self.tok.kind == "lparen":
+            if self.depth >= MAX_DEPTH:
+                raise InvalidInput(f"the filter nests parentheses more than {MAX_DEPTH} deep",
+                                   hint="flatten it: AND and OR chain without parentheses")
             self.advance()
+            self.depth += 1
             node = self.parse_or()
+            self.depth -= 1
             if self.tok.kind != "rparen":
                 raise self.fail("expected ')'")
             self.advance()
@@ -167,6 +179,11 @@ class _Parser:
         return self.parse_comparison()
 
     def parse_comparison(self) -> Comparison:
+        self.comparisons += 1
+        if self.comparisons > MAX_COMPARISONS:
+            raise InvalidInput(f"the filter has more than {MAX_COMPARISONS} comparisons",
+                               hint="compare one key with many values using IN, e.g. "
+                                    "params.model IN ('rf', 'gbm', 'lr')")
         key_tok = self.tok
         if key_tok.kind != "key":
             raise self.fail("expected a key such as metrics.acc, params.lr, tags.team "

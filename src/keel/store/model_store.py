@@ -9,17 +9,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from keel.clock import now_ms
 from keel.entities import ACTIVE, ModelEvent, ModelVersion, RegisteredModel
 from keel.errors import Conflict, NotFound
 from keel.store import schema as t
+from keel.store.base import SqlBase
 
 
-class ModelStoreMixin:
+class ModelStoreMixin(SqlBase):
     """Methods :class:`SqlStore` gains for the model registry."""
 
-    reader: sa.Engine
-    _write: Any
-    _insert: Any
 
     # -- models and versions ----------------------------------------------
 
@@ -27,8 +26,6 @@ class ModelStoreMixin:
                              run_id: str | None, user: str, description: str = "",
                              tags: dict[str, str] | None = None) -> ModelVersion:
         """Register the next version of ``name`` (created on first use)."""
-        from keel.store.sql_store import now_ms
-
         def action(conn: sa.Connection) -> int:
             now = now_ms()
             model_id = self._model_id(conn, name, create=True)
@@ -57,8 +54,6 @@ class ModelStoreMixin:
                        hint="retry the registration")
 
     def _model_id(self, conn: sa.Connection, name: str, create: bool = False) -> int:
-        from keel.store.sql_store import now_ms
-
         model_id = conn.execute(sa.select(t.registered_models.c.id)
                                 .where(t.registered_models.c.name == name)).scalar()
         if model_id is None:
@@ -200,8 +195,9 @@ class ModelStoreMixin:
         def change(conn: sa.Connection) -> None:
             model_id = self._model_id(conn, name)
             v = t.model_versions
+            deleted_at = now_ms() if lifecycle != ACTIVE else None
             conn.execute(v.update().where(v.c.model_id == model_id, v.c.version == version)
-                         .values(lifecycle=lifecycle))
+                         .values(lifecycle=lifecycle, deleted_at=deleted_at))
             self._event(conn, model_id, "delete" if lifecycle != ACTIVE else "restore", user,
                         version=version, reason=reason)
 
@@ -252,8 +248,6 @@ class ModelStoreMixin:
                version: int | None = None, alias: str | None = None,
                from_version: int | None = None, to_version: int | None = None,
                reason: str = "", evidence: dict[str, Any] | None = None) -> None:
-        from keel.store.sql_store import now_ms
-
         conn.execute(t.model_events.insert().values(
             model_id=model_id, action=action, version=version, alias=alias,
             from_version=from_version, to_version=to_version, user=user, time=now_ms(),

@@ -1,8 +1,12 @@
 """The seam between domain code and wherever metadata lives.
 
-``SqlStore`` (SQLite or PostgreSQL) implements it today; an ``HttpStore`` talking
-to ``keel server`` will implement the same methods, so user code and the
-tracking test suite run unchanged against each.
+``SqlStore`` (SQLite or PostgreSQL) implements it; an ``HttpStore`` talking to
+``keel server`` implements the same methods, so user code and the test suites
+run unchanged against each. Domain modules, the workspace and the CLI are
+typed against :class:`Store`, never against ``SqlStore``.
+
+The protocol is split by noun (runs, datasets, the model registry) so each
+reads on its own; :class:`Store` is all of them plus the store's identity.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ from keel.entities import (
     ModelVersion,
     RegisteredModel,
     Run,
+    RunEnd,
 )
 
 
-class Store(Protocol):
-    """Metadata operations the domain layers (tracking, data, models) need."""
+class RunStore(Protocol):
+    """Experiments, runs, what was logged to them, and search."""
 
     def create_experiment(self, name: str, description: str = "",
                           tags: dict[str, str] | None = None) -> Experiment: ...
@@ -33,7 +38,9 @@ class Store(Protocol):
     def set_experiment_lifecycle(self, name: str, lifecycle: str) -> Experiment: ...
 
     def create_run(self, experiment_id: int, name: str, user: str, start_time: int,
-                   parent_id: str | None = None, tags: dict[str, str] | None = None) -> Run: ...
+                   parent_id: str | None = None, tags: dict[str, str] | None = None,
+                   run_id: str | None = None, artifacts: Sequence[Artifact] = (),
+                   experiment_name: str | None = None) -> Run: ...
     def get_run(self, run_id: str) -> Run: ...
     def end_run(self, run_id: str, status: str, end_time: int | None,
                 error: str | None = None) -> None: ...
@@ -45,12 +52,22 @@ class Store(Protocol):
     def write_batch(self, run_id: str, params: Sequence[tuple[str, str]],
                     tags: Sequence[tuple[str, str]], metrics: Sequence[MetricPoint],
                     spool: str | None = None, offset: int | None = None,
-                    end: Any = None) -> None: ...
+                    end: RunEnd | None = None) -> None: ...
     def spool_offset(self, spool: str) -> int: ...
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]: ...
+    def metric_keys(self, run_id: str) -> list[str]: ...
+    def last_steps(self, run_id: str) -> dict[str, int]: ...
 
     def add_artifact(self, run_id: str, artifact: Artifact) -> None: ...
     def list_artifacts(self, run_id: str) -> list[Artifact]: ...
+
+    def search_runs(self, experiment_ids: Sequence[int] | None, filter_text: str = "",
+                    order_by: Sequence[str] = (), max_results: int = 1000, offset: int = 0,
+                    include_deleted: bool = False) -> list[Run]: ...
+
+
+class DatasetStore(Protocol):
+    """Dataset versions and the runs that read or wrote them."""
 
     def add_dataset_version(self, name: str, fields: dict[str, Any],
                             version: int | None = None) -> DatasetVersion: ...
@@ -61,6 +78,10 @@ class Store(Protocol):
     def link_run_dataset(self, run_id: str, version_id: int, role: str) -> None: ...
     def runs_of_dataset_version(self, version_id: int) -> list[tuple[str, str]]: ...
     def datasets_of_run(self, run_id: str) -> list[tuple[DatasetVersion, str]]: ...
+
+
+class RegistryStore(Protocol):
+    """Registered models, their immutable versions, aliases and audit history."""
 
     def create_model_version(self, name: str, package_digest: str, source: str,
                              run_id: str | None, user: str, description: str = "",
@@ -85,6 +106,33 @@ class Store(Protocol):
     def set_model_description(self, name: str, version: int, text: str, user: str) -> None: ...
     def model_history(self, name: str) -> list[ModelEvent]: ...
 
-    def search_runs(self, experiment_ids: Sequence[int] | None, filter_text: str = "",
-                    order_by: Sequence[str] = (), max_results: int = 1000, offset: int = 0,
-                    include_deleted: bool = False) -> list[Run]: ...
+
+class RetentionStore(Protocol):
+    """What garbage collection needs: old deletions, purging, and live references."""
+
+    def deleted_runs(self, before_ms: int) -> list[str]: ...
+    def registered_runs(self, run_ids: list[str]) -> set[str]: ...
+    def purge_runs(self, run_ids: list[str]) -> int: ...
+    def deleted_model_versions(self, before_ms: int) -> list[tuple[str, int]]: ...
+    def purge_model_version(self, name: str, version: int, user: str, reason: str
+                            ) -> None: ...
+    def referenced_digests(self) -> dict[str, set[str]]: ...
+
+
+class Store(RunStore, DatasetStore, RegistryStore, RetentionStore, Protocol):
+    """Every metadata operation, plus where the store is and which one it is."""
+
+    @property
+    def url(self) -> str:
+        """Where the metadata lives (passwords hidden where shown to users)."""
+        ...
+
+    @property
+    def store_id(self) -> str:
+        """A UUID made when the store was created: tells two stores apart even
+        when their URLs look alike (spools use it to find their own store)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

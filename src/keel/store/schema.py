@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # Bump with every migration; a database at a revision this build does not know
 # was written by a newer keel and is refused.
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0005"
 
 metadata = sa.MetaData()
 
@@ -48,6 +48,8 @@ runs = sa.Table(
     sa.Column("user", sa.String(256), nullable=False),
     sa.Column("lifecycle", sa.String(16), nullable=False, default="active"),
     sa.Column("error", sa.Text, nullable=True),
+    # When the run was deleted (soft); `keel gc --older-than` purges after that.
+    sa.Column("deleted_at", sa.BigInteger, nullable=True),
     sa.Index("ix_runs_experiment_start", "experiment_id", "start_time"),
     sa.Index("ix_runs_parent", "parent_id"),
 )
@@ -165,6 +167,7 @@ model_versions = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("user", sa.String(256), nullable=False),
     sa.Column("lifecycle", sa.String(16), nullable=False, default="active"),
+    sa.Column("deleted_at", sa.BigInteger, nullable=True),
     sa.UniqueConstraint("model_id", "version", name="uq_model_versions_version"),
     sa.Index("ix_model_versions_run", "run_id"),
 )
@@ -200,4 +203,13 @@ model_events = sa.Table(
     sa.Column("reason", sa.Text, nullable=False, default=""),
     sa.Column("evidence", sa.Text, nullable=False, default="{}"),
     sa.Index("ix_model_events_model", "model_id", "id"),
+)
+
+# Facts about the store itself; today one row, ``store_id``: a UUID made when
+# the database was created, so that spool files (and later clients) can tell
+# which store they belong to even when two stores' URLs look alike.
+store_info = sa.Table(
+    "store_info", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
 )

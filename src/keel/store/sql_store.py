@@ -2,35 +2,32 @@
 
 from __future__ import annotations
 
-import time
+import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 
-from keel.entities import ACTIVE, DELETED, Artifact, Experiment, MetricPoint, Run
-from keel.errors import AlreadyExists, Conflict, InvalidInput, NotFound
-from keel.store import migrate
+from keel.clock import now_ms
+from keel.entities import ACTIVE, DELETED, Artifact, Experiment, MetricPoint, Run, RunEnd
+from keel.errors import AlreadyExists, Conflict, InvalidInput, KeelError, NotFound
+from keel.store import failure, migrate
 from keel.store import schema as t
 from keel.store.dataset_store import DatasetStoreMixin
-from keel.store.engine import create_engines, normalise_url, retry_locked
+from keel.store.engine import create_engines, normalise_url
+from keel.store.failure import display_url
 from keel.store.filter import parse, parse_order_by
 from keel.store.model_store import ModelStoreMixin
+from keel.store.retention import RetentionMixin
 from keel.store.search import apply_order, compile_filter
 
 
-def now_ms() -> int:
-    """Milliseconds since the epoch, the unit of every stored timestamp."""
-    return time.time_ns() // 1_000_000
-
-
-def open_store(store: str, lock_dir: Path | None = None) -> SqlStore:
+def open_store(store: str, lock_dir: Path | None = None, durability: str = "process"
+               ) -> SqlStore:
     """Open (and migrate) the metadata store at a path or URL."""
-    return SqlStore(normalise_url(store), lock_dir=lock_dir)
+    return SqlStore(normalise_url(store), lock_dir=lock_dir, durability=durability)
 
 
 def _nan_to_null(value: float) -> float | None:
@@ -41,28 +38,51 @@ def _null_to_nan(value: float | None) -> float:
     return float("nan") if value is None else value
 
 
-class SqlStore(DatasetStoreMixin, ModelStoreMixin):
+class SqlStore(DatasetStoreMixin, ModelStoreMixin, RetentionMixin):
     """Metadata in a relational database; see :class:`keel.store.Store`."""
 
-    def __init__(self, url: str, lock_dir: Path | None = None) -> None:
+    def __init__(self, url: str, lock_dir: Path | None = None,
+                 durability: str = "process") -> None:
         self.url = url
-        self.reader, self.writer = create_engines(url)
+        failure.check_sqlite_path(url)
+        self.reader, self.writer = create_engines(url, durability)
+        for engine in {self.reader, self.writer}:
+            failure.install(engine, url)
         lock = lock_dir / "migrate.lock" if lock_dir else None
-        migrate.upgrade(self.writer, lock)
-        self._insert = postgresql.insert if self.writer.dialect.name == "postgresql" \
-            else sqlite.insert
+        try:
+            migrate.upgrade(self.writer, lock)
+        except DBAPIError as exc:  # an error raised before the engine's handler could see it
+            self.close()
+            raise (failure.translate(exc, url) or exc) from exc
+        except BaseException:
+            self.close()
+            raise
         self._statements = _Statements(self._insert, self.writer.dialect)
+        self._store_id: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<SqlStore {display_url(self.url)}>"
+
+    @property
+    def store_id(self) -> str:
+        """This database's UUID (see ``schema.store_info``)."""
+        if self._store_id is None:
+            with self.reader.connect() as conn:
+                value = conn.execute(sa.select(t.store_info.c.value)
+                                     .where(t.store_info.c.key == "store_id")).scalar()
+            if value is None:  # only if someone deleted the row: make a new identity
+                value = uuid.uuid4().hex
+                self._write(lambda conn: conn.execute(
+                    self._insert(t.store_info).values(key="store_id", value=value)
+                    .on_conflict_do_nothing()))
+                return self.store_id
+            self._store_id = str(value)
+        return self._store_id
 
     def close(self) -> None:
         """Release pooled connections."""
         self.reader.dispose()
         self.writer.dispose()
-
-    def _write(self, action: Any) -> Any:
-        def attempt() -> Any:
-            with self.writer.begin() as conn:
-                return action(conn)
-        return retry_locked(attempt)
 
     # -- experiments -------------------------------------------------------
 
@@ -164,7 +184,8 @@ class SqlStore(DatasetStoreMixin, ModelStoreMixin):
             if parent_id is not None and "parent" in str(exc.orig).lower():
                 raise NotFound(f"parent run {parent_id!r} does not exist",
                                hint="pass the id of a stored run") from exc
-            raise NotFound(f"experiment id {experiment_id} does not exist in {self.url}",
+            raise NotFound(f"experiment id {experiment_id} does not exist in "
+                           f"{display_url(self.url)}",
                            hint="create the experiment first") from exc
         # Built here rather than read back: one query fewer per run (bench A1).
         return Run(id=new_id, experiment_id=experiment_id, experiment=exp_name, name=name,
@@ -225,9 +246,12 @@ class SqlStore(DatasetStoreMixin, ModelStoreMixin):
         return self.get_run(run_id)
 
     def set_run_lifecycle(self, run_id: str, lifecycle: str) -> Run:
+        """Delete (soft) or restore a run; a deletion is timed for retention."""
         self.get_run(run_id)
+        deleted_at = now_ms() if lifecycle == DELETED else None
         self._write(lambda conn: conn.execute(
-            t.runs.update().where(t.runs.c.id == run_id).values(lifecycle=lifecycle)))
+            t.runs.update().where(t.runs.c.id == run_id)
+            .values(lifecycle=lifecycle, deleted_at=deleted_at)))
         return self.get_run(run_id)
 
     def resolve_run_id(self, prefix: str) -> str:
@@ -277,7 +301,26 @@ class SqlStore(DatasetStoreMixin, ModelStoreMixin):
                 conn.execute(t.runs.update().where(t.runs.c.id == run_id).values(
                     status=end.status, end_time=end.end_time, error=end.error))
 
-        self._write(action)
+        try:
+            self._write(action)
+        except KeelError:
+            raise
+        except IntegrityError as exc:
+            if not self._run_exists(run_id):
+                raise NotFound(f"run {run_id} is not in the store {display_url(self.url)}",
+                               hint="it was never stored here, or was purged") from exc
+            raise InvalidInput(f"the store refused a record of run {run_id}: "
+                               f"{str(exc.orig).splitlines()[0]}") from exc
+        except (StatementError, OverflowError) as exc:
+            # A value the database cannot hold (an integer beyond 64 bits...):
+            # the caller (the spool's drain) isolates and quarantines that record.
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise InvalidInput(f"the store refused a record of run {run_id}: {reason}") from exc
+
+    def _run_exists(self, run_id: str) -> bool:
+        with self.reader.connect() as conn:
+            return conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id == run_id)
+                                ).first() is not None
 
     def _insert_metrics(self, conn: sa.Connection, run_id: str,
                         points: Sequence[MetricPoint]) -> None:
@@ -311,6 +354,14 @@ class SqlStore(DatasetStoreMixin, ModelStoreMixin):
         with self.reader.connect() as conn:
             return [MetricPoint(r.key, _null_to_nan(r.value), r.step, r.timestamp)
                     for r in conn.execute(query)]
+
+    def last_steps(self, run_id: str) -> dict[str, int]:
+        """The highest step stored for each metric of a run (resumed runs continue
+        numbering from there)."""
+        m = t.metrics.c
+        query = sa.select(m.key, sa.func.max(m.step)).where(m.run_id == run_id).group_by(m.key)
+        with self.reader.connect() as conn:
+            return {key: int(step) for key, step in conn.execute(query)}
 
     def metric_keys(self, run_id: str) -> list[str]:
         """Every metric key logged to a run."""
@@ -354,15 +405,6 @@ class SqlStore(DatasetStoreMixin, ModelStoreMixin):
         query = apply_order(query, orders).limit(max_results).offset(offset)
         with self.reader.connect() as conn:
             return self._hydrate(conn, self._run_rows(conn, query))
-
-
-@dataclass(frozen=True)
-class RunEnd:
-    """How a run ended, stored with its last batch."""
-
-    status: str
-    end_time: int
-    error: str | None = None
 
 
 class _Statements:

@@ -9,16 +9,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from keel import context
+from keel.clock import now_ms
 from keel.entities import DELETED, Artifact, Experiment, MetricPoint, Run
 from keel.errors import Conflict, InvalidInput, NotFound
-from keel.store.sql_store import now_ms
+from keel.names import check_label
 from keel.tracking import provenance, session
 from keel.tracking.keys import check_artifact_path, check_key, param_text
 from keel.tracking.names import run_name
 from keel.tracking.recovery import Recovered
 from keel.tracking.recovery import recover as _recover
 from keel.tracking.run import ActiveRun
+from keel.tracking.shutdown import guard
 from keel.tracking.spool import Spool
+from keel.workspace import Workspace
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,45 +33,54 @@ DEFAULT_EXPERIMENT = "default"
 def start_run(experiment: str | None = None, name: str | None = None,
               params: dict[str, Any] | None = None, tags: dict[str, Any] | None = None,
               run_id: str | None = None, parent_run_id: str | None = None,
-              nested: bool = True) -> ActiveRun:
+              nested: bool = True, ws: Workspace | None = None) -> ActiveRun:
     """Start (or resume, with ``run_id``) a run; use it as a context manager.
 
     >>> with keel.start_run(experiment="churn", params={"lr": 0.1}) as run:
     ...     run.log_metric("loss", 0.3)
 
-    A run started while another is active becomes its child (``nested=False``
-    to start a top-level run instead). The first run in a folder without a
-    workspace creates ``.keel/`` there.
+    The run is recorded in ``ws``; without it, in the workspace this thread or
+    task is using (``keel.use_workspace``, or the active run's), else the
+    current folder's (the first run in a folder without a workspace creates
+    ``.keel/`` there). A run started while another run of the same workspace
+    is active in this thread or task becomes its child (``nested=False`` to
+    start a top-level run instead); runs of other threads are never parents.
     """
-    ws = session.workspace(create=True)
+    ws = session.workspace(ws, create=True)
     if run_id is not None:
         return _resume(ws, run_id)
-    parent = session.active_run()
+    parent = context.active_run()
+    if parent is not None and parent.workspace is not ws:
+        parent = None  # a run of another workspace cannot be a parent here
     if parent_run_id is None and nested and parent is not None:
         parent_run_id = parent.id
     if experiment is None:
         experiment = parent.experiment if parent else \
             os.environ.get("KEEL_EXPERIMENT", DEFAULT_EXPERIMENT)
     # Check everything the caller passed before creating anything.
+    check_label(experiment, "experiment name")
+    if name is not None:
+        check_label(name, "run name")
     checked_tags = {check_key(k, "tag key"): param_text(k, v) for k, v in (tags or {}).items()}
     for key, value in (params or {}).items():
         check_key(key, "param key")
         param_text(key, value)
     exp = _experiment(ws, experiment)
     origin = provenance.capture()
-    files = [Artifact(path, ws.blobs.put_bytes(data), len(data))
-             for path, data in origin.artifacts.items()]
-    run = ws.store.create_run(exp.id, name or run_name(), user=provenance.current_user(),
-                              start_time=now_ms(), parent_id=parent_run_id,
-                              tags={**origin.tags, **checked_tags}, artifacts=files,
-                              experiment_name=exp.name)
+    with ws.writing():  # gc keeps the provenance blobs until the run records them
+        files = [Artifact(path, ws.blobs.put_bytes(data), len(data))
+                 for path, data in origin.artifacts.items()]
+        run = ws.store.create_run(exp.id, name or run_name(), user=provenance.current_user(),
+                                  start_time=now_ms(), parent_id=parent_run_id,
+                                  tags={**origin.tags, **checked_tags}, artifacts=files,
+                                  experiment_name=exp.name)
     active = _activate(ws, run)
     if params:
         active.log_params(params)
     return active
 
 
-def _experiment(ws: Any, name: str) -> Experiment:
+def _experiment(ws: Workspace, name: str) -> Experiment:
     """The experiment, looked up once per opened workspace: two queries saved per
     run. Cached on the workspace object so the cache dies with it (a cache keyed
     by id(ws) once handed a closed workspace's ids to its successor). An
@@ -75,30 +88,36 @@ def _experiment(ws: Any, name: str) -> Experiment:
     cache = ws.experiment_cache
     if name not in cache:
         cache[name] = ws.store.get_or_create_experiment(name)
-    return cache[name]
+    exp: Experiment = cache[name]
+    return exp
 
 
-def _activate(ws: Any, run: Run) -> ActiveRun:
-    spool = Spool.create(ws.spool_dir, run.id)
-    active = ActiveRun(ws, run, spool, session.writer)
-    session.writer.register(spool, ws.store)
-    session.push(active)
+def _activate(ws: Workspace, run: Run, steps: dict[str, int] | None = None) -> ActiveRun:
+    spool = Spool.create(ws.spool_dir, run.id, ws.store.store_id, ws.durability)
+    writer = session.writer_for(ws)
+    active = ActiveRun(ws, run, spool, writer, steps)
+    writer.register(spool)
+    context.push_run(active)
+    guard.watch(active)
     return active
 
 
-def _resume(ws: Any, run_id: str) -> ActiveRun:
-    if any(r.id == run_id for r in session.run_stack):
-        raise Conflict(f"run {run_id} is already active in this process")
-    return _activate(ws, ws.store.reopen_run(run_id))
+def _resume(ws: Workspace, run_id: str) -> ActiveRun:
+    run_id = ws.store.resolve_run_id(run_id)
+    if any(r.id == run_id and r.workspace is ws for r in guard.open_runs()):
+        raise Conflict(f"run {run_id} is already active in this process",
+                       hint="use the handle you have, or end it first")
+    return _activate(ws, ws.store.reopen_run(run_id), ws.store.last_steps(run_id))
 
 
 def active_run() -> ActiveRun | None:
-    """The innermost active run of this process, or None."""
-    return session.active_run()
+    """The innermost active run of this thread or asyncio task, or None."""
+    run: ActiveRun | None = context.active_run()
+    return run
 
 
 def _require_active() -> ActiveRun:
-    run = session.active_run()
+    run = active_run()
     if run is None:
         raise Conflict("no active run", hint="wrap your code in `with keel.start_run():`")
     return run
@@ -160,82 +179,101 @@ def use_dataset(ref: str) -> Path:
     return _require_active().use_dataset(ref)
 
 
-def log_dataset(path: str | os.PathLike[str], name: str, message: str = "") -> Any:
+def log_dataset(path: str | os.PathLike[str], name: str, message: str = "",
+                follow_symlinks: bool = False) -> Any:
     """Version ``path`` as dataset ``name`` and record it as the active run's output."""
-    return _require_active().log_dataset(path, name, message)
+    return _require_active().log_dataset(path, name, message, follow_symlinks)
 
 
-def flush() -> None:
-    """Wait until everything this process logged is in the store."""
-    for run in list(session.run_stack):
-        run.flush()
+def flush(ws: Workspace | None = None) -> None:
+    """Wait until everything this process logged (to ``ws`` only, if given) is in
+    the store; raises the store's error if it cannot take it."""
+    for run in guard.open_runs():
+        if ws is None or run.workspace is ws:
+            run.flush()
 
 
 # -- reading ---------------------------------------------------------------
 
-def get_run(run_id: str) -> Run:
-    """A stored run with its params, latest metrics and tags."""
-    flush()
-    return session.workspace().store.get_run(run_id)
+def get_run(run_id: str, ws: Workspace | None = None) -> Run:
+    """A stored run with its params, latest metrics and tags (any unique id prefix)."""
+    ws = session.workspace(ws)
+    flush(ws)
+    return ws.store.get_run(ws.store.resolve_run_id(run_id))
 
 
-def get_metric_history(run_id: str, key: str) -> list[MetricPoint]:
+def get_metric_history(run_id: str, key: str, ws: Workspace | None = None) -> list[MetricPoint]:
     """Every point logged for ``key`` in a run: step, value, timestamp, in step order."""
-    flush()
-    return session.workspace().store.metric_history(run_id, key)
+    ws = session.workspace(ws)
+    flush(ws)
+    return ws.store.metric_history(ws.store.resolve_run_id(run_id), key)
 
 
-def list_artifacts(run_id: str) -> list[Artifact]:
+def list_artifacts(run_id: str, ws: Workspace | None = None) -> list[Artifact]:
     """A run's artifacts: path, digest and size."""
-    return session.workspace().store.list_artifacts(run_id)
+    ws = session.workspace(ws)
+    return ws.store.list_artifacts(ws.store.resolve_run_id(run_id))
 
 
-def download_artifacts(run_id: str, path: str = "", dst: str | os.PathLike[str] = ".") -> Path:
+def download_artifacts(run_id: str, path: str = "", dst: str | os.PathLike[str] = ".",
+                       ws: Workspace | None = None) -> Path:
     """Copy a run's artifact (or every artifact under a folder) to ``dst``, verified."""
-    ws = session.workspace()
+    ws = session.workspace(ws)
+    run_id = ws.store.resolve_run_id(run_id)
     prefix = check_artifact_path(path) if path else ""
     chosen = [a for a in ws.store.list_artifacts(run_id)
               if not prefix or a.path == prefix or a.path.startswith(prefix + "/")]
     if not chosen:
         raise NotFound(f"run {run_id} has no artifact {path!r}",
                        hint=f"see them with `keel runs show {run_id}`")
+    from keel.data.destination import Destination
+    from keel.data.materialise import materialise
+
     dest = Path(dst)
-    for artifact in chosen:
-        ws.blobs.fetch(artifact.digest, dest / artifact.path)
+    # Through a Destination: a symlinked folder under dst is refused, never written through.
+    with Destination(dest) as into:
+        for artifact in chosen:
+            materialise(ws.blobs, artifact.digest, into, artifact.path, 0o644)
     return dest / prefix if prefix else dest
 
 
-def create_experiment(name: str, description: str = "",
-                      tags: dict[str, str] | None = None) -> Experiment:
+def create_experiment(name: str, description: str = "", tags: dict[str, str] | None = None,
+                      ws: Workspace | None = None) -> Experiment:
     """Create an experiment; names are unique."""
-    check_key(name, "experiment name")
-    return session.workspace(create=True).store.create_experiment(name, description, tags)
+    check_label(name, "experiment name")
+    return session.workspace(ws, create=True).store.create_experiment(name, description, tags)
 
 
-def get_experiment(name: str) -> Experiment:
+def get_experiment(name: str, ws: Workspace | None = None) -> Experiment:
     """An experiment by name."""
-    return session.workspace().store.get_experiment(name)
+    return session.workspace(ws).store.get_experiment(name)
 
 
-def delete_run(run_id: str) -> Run:
+def delete_run(run_id: str, ws: Workspace | None = None) -> Run:
     """Soft-delete a run (hidden from search; restore with :func:`restore_run`)."""
-    return session.workspace().store.set_run_lifecycle(run_id, DELETED)
+    store = session.workspace(ws).store
+    return store.set_run_lifecycle(store.resolve_run_id(run_id), DELETED)
 
 
-def restore_run(run_id: str) -> Run:
+def restore_run(run_id: str, ws: Workspace | None = None) -> Run:
     """Undo :func:`delete_run`."""
-    return session.workspace().store.set_run_lifecycle(run_id, "active")
+    store = session.workspace(ws).store
+    return store.set_run_lifecycle(store.resolve_run_id(run_id), "active")
 
 
-def recover() -> list[Recovered]:
-    """Replay spools of killed processes now (also done when a workspace opens)."""
-    return _recover(session.workspace())
+def recover(ws: Workspace | None = None) -> list[Recovered]:
+    """Replay spools of killed processes now (also done when a workspace is first
+    used). Returns what this call and that first automatic pass recovered."""
+    target = session.workspace(ws)
+    earlier, target.recovered_runs = target.recovered_runs, []
+    return [*earlier, *_recover(target)]
 
 
 def search_runs(experiment: str | Sequence[str] | None = None, filter: str = "",
                 order_by: Sequence[str] | str | None = None, max_results: int = 1000,
                 page_token: str | None = None, as_list: bool = False,
-                include_deleted: bool = False) -> pd.DataFrame | RunPage:
+                include_deleted: bool = False, ws: Workspace | None = None
+                ) -> pd.DataFrame | RunPage:
     """Find runs with MLflow's filter language; a DataFrame, or Runs with ``as_list``.
 
     >>> keel.search_runs("churn", "metrics.auc > 0.8 AND params.model = 'rf'",
@@ -244,8 +282,9 @@ def search_runs(experiment: str | Sequence[str] | None = None, filter: str = "",
     The next page's token is ``df.attrs["next_page_token"]`` (or
     ``page.next_page_token``); None on the last page.
     """
-    flush()
-    store = session.workspace().store
+    target = session.workspace(ws)
+    flush(target)
+    store = target.store
     exp_ids = None
     if experiment is not None:
         names = [experiment] if isinstance(experiment, str) else list(experiment)

@@ -11,6 +11,7 @@ from keel.errors import InvalidInput
 
 MAX_KEY = 250
 MAX_VALUE = 8000
+MIN_STEP, MAX_STEP = -(2**63), 2**63 - 1  # steps are stored in 64-bit integer columns
 _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
@@ -53,6 +54,10 @@ def param_text(key: str, value: object) -> str:
     """Params are stored as text; refuse values too long to be a setting."""
     text = value if isinstance(value, str) else repr(value) if isinstance(value, float) \
         else str(value)
+    if "\x00" in text:
+        raise InvalidInput(f"value of {key!r} contains a NUL character",
+                           hint="PostgreSQL cannot store NUL in text; remove it or log the "
+                                "value as an artifact with log_text()")
     if len(text) > MAX_VALUE:
         raise InvalidInput(f"value of {key!r} is {len(text)} characters long",
                            hint=f"values hold at most {MAX_VALUE} characters; "
@@ -61,9 +66,14 @@ def param_text(key: str, value: object) -> str:
 
 
 def check_step(step: object) -> int:
+    """A step: an integer that fits 64 bits (numpy integers are fine)."""
     if isinstance(step, bool) or not isinstance(step, numbers.Integral):
         raise InvalidInput(f"step must be an integer, got {step!r}")
-    return int(step)
+    value = int(step)
+    if not MIN_STEP <= value <= MAX_STEP:
+        raise InvalidInput(f"step {value} does not fit in 64 bits",
+                           hint=f"steps go from {MIN_STEP} to {MAX_STEP}")
+    return value
 
 
 def check_artifact_path(path: str) -> str:

@@ -10,16 +10,20 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from keel.entities import Artifact, DatasetVersion, MetricPoint, Run
+from keel import context
+from keel.clock import now_ms
+from keel.entities import Artifact, DatasetVersion, MetricPoint, Run, RunEnd
 from keel.errors import Conflict, InvalidInput, NotFound
-from keel.store.sql_store import RunEnd, now_ms
 from keel.tracking.keys import (
+    MAX_STEP,
+    MIN_STEP,
     check_artifact_path,
     check_key,
     check_metric_value,
     check_step,
     param_text,
 )
+from keel.tracking.shutdown import guard
 from keel.tracking.spool import Spool, text_line
 from keel.tracking.writer import BackgroundWriter, drain
 
@@ -33,7 +37,7 @@ class ActiveRun:
     marks it KILLED, a clean exit FINISHED."""
 
     def __init__(self, workspace: Workspace, run: Run, spool: Spool,
-                 writer: BackgroundWriter) -> None:
+                 writer: BackgroundWriter, steps: dict[str, int] | None = None) -> None:
         self.workspace = workspace
         self.id = run.id
         self.name = run.name
@@ -44,12 +48,23 @@ class ActiveRun:
         self._writer = writer
         self._params: dict[str, str] = dict(run.params)
         self._keys: set[str] = set()
-        self._steps: dict[str, int] = {}
+        # The last step of each key: a default step continues from it (a resumed
+        # run starts from what the store holds).
+        self._steps: dict[str, int] = dict(steps or {})
         self._ended: str | None = None
-        self.on_end: list[Any] = []
 
     def __repr__(self) -> str:
         return f"<ActiveRun {self.id} name={self.name!r} experiment={self.experiment!r}>"
+
+    @property
+    def ended(self) -> bool:
+        """True once the run has ended (nothing more can be logged to it)."""
+        return self._ended is not None
+
+    @property
+    def status(self) -> str:
+        """RUNNING until the run ends, then how it ended."""
+        return self._ended or "RUNNING"
 
     @property
     def info(self) -> Run:
@@ -80,7 +95,7 @@ class ActiveRun:
             value = check_metric_value(key, value)
         if step is None:
             step = self._steps.get(key, -1) + 1
-        elif type(step) is not int:
+        elif type(step) is not int or not MIN_STEP <= step <= MAX_STEP:
             step = check_step(step)
         self._steps[key] = step
         line = f"m\t{key}\t{value!r}\t{step}\t{time.time_ns() // 1_000_000}\n"
@@ -113,7 +128,8 @@ class ActiveRun:
             if step is None:
                 step_no = steps.get(key, -1) + 1
             else:
-                step_no = step if type(step) is int else check_step(step)
+                step_no = step if type(step) is int and MIN_STEP <= step <= MAX_STEP \
+                    else check_step(step)
             steps[key] = step_no
             lines.append(f"m\t{key}\t{value!r}\t{step_no}\t{now}\n")
         self._steps = steps
@@ -172,21 +188,24 @@ class ActiveRun:
         else:
             files = [(p, prefix + p.relative_to(source).as_posix())
                      for p in sorted(source.rglob("*")) if p.is_file()]
-        stored = []
-        for path, name in files:
+        for _path, name in files:
             check_artifact_path(name)
-            digest = self.workspace.blobs.put_file(path)
-            stored.append(Artifact(name, digest, path.stat().st_size))
-        for artifact in stored:
-            self.workspace.store.add_artifact(self.id, artifact)
+        stored = []
+        with self.workspace.writing():  # gc keeps these blobs until they are recorded
+            for path, name in files:
+                digest = self.workspace.blobs.put_file(path)
+                stored.append(Artifact(name, digest, path.stat().st_size))
+            for artifact in stored:
+                self.workspace.store.add_artifact(self.id, artifact)
         return stored
 
     def log_bytes(self, data: bytes, artifact_file: str) -> Artifact:
         """Store a buffer as an artifact."""
         self._check_open()
         name = check_artifact_path(artifact_file)
-        artifact = Artifact(name, self.workspace.blobs.put_bytes(data), len(data))
-        self.workspace.store.add_artifact(self.id, artifact)
+        with self.workspace.writing():
+            artifact = Artifact(name, self.workspace.blobs.put_bytes(data), len(data))
+            self.workspace.store.add_artifact(self.id, artifact)
         return artifact
 
     def log_text(self, text: str, artifact_file: str) -> Artifact:
@@ -194,8 +213,15 @@ class ActiveRun:
         return self.log_bytes(text.encode(), artifact_file)
 
     def log_dict(self, data: dict[str, Any], artifact_file: str) -> Artifact:
-        """Store a dict as a JSON artifact."""
-        return self.log_bytes(json.dumps(data, indent=2, default=str).encode(), artifact_file)
+        """Store a dict as a JSON artifact (values must be JSON: str, numbers,
+        bools, None, lists and dicts of them)."""
+        try:
+            text = json.dumps(data, indent=2)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"log_dict({artifact_file!r}): {exc}",
+                               hint="convert the value first (str(), float(), .tolist()), "
+                                    "or store it with log_text") from exc
+        return self.log_bytes(text.encode(), artifact_file)
 
     # -- datasets ----------------------------------------------------------
 
@@ -211,15 +237,16 @@ class ActiveRun:
         self.workspace.store.link_run_dataset(self.id, version.id, "input")
         return path
 
-    def log_dataset(self, path: str | os.PathLike[str], name: str,
-                    message: str = "") -> DatasetVersion:
+    def log_dataset(self, path: str | os.PathLike[str], name: str, message: str = "",
+                    follow_symlinks: bool = False) -> DatasetVersion:
         """Version ``path`` as dataset ``name`` (a new version only if it changed)
-        and record it as an output of this run."""
+        and record it as an output of this run (see ``keel.data.add`` for
+        ``follow_symlinks``)."""
         from keel.data.add import add
 
         self._check_open()
         result = add(Path(path), name, message or f"written by run {self.id}",
-                     ws=self.workspace)
+                     ws=self.workspace, follow_symlinks=follow_symlinks)
         self.workspace.store.link_run_dataset(self.id, result.version.id, "output")
         return result.version
 
@@ -264,7 +291,8 @@ class ActiveRun:
     # -- lifecycle ---------------------------------------------------------
 
     def flush(self) -> None:
-        """Wait until everything logged so far is in the store."""
+        """Wait until everything logged so far is in the store; raises the store's
+        error if it cannot take it (the data stays in the spool)."""
         drain(self._spool, self.workspace.store)
 
     def end(self, status: str = "FINISHED", error: str | None = None) -> None:
@@ -279,8 +307,8 @@ class ActiveRun:
         drain(self._spool, self.workspace.store, RunEnd(status, now_ms(), error))
         self._ended = status
         self._spool.close(remove=True)
-        for callback in self.on_end:
-            callback(self)
+        context.pop_run(self)
+        guard.forget(self)
 
     def __enter__(self) -> ActiveRun:
         return self

@@ -1,0 +1,31 @@
+"""When runs and model versions were deleted, for retention (``keel gc --older-than``).
+
+Rows deleted before this migration get the migration's time: their retention
+counts from the upgrade, never from an unknown earlier moment.
+
+Revision ID: 0005
+Revises: 0004
+"""
+
+import time
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+
+
+def upgrade() -> None:
+    now = time.time_ns() // 1_000_000
+    for table in ("runs", "model_versions"):
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(sa.Column("deleted_at", sa.BigInteger, nullable=True))
+        op.execute(sa.text(f"UPDATE {table} SET deleted_at = :now WHERE lifecycle = 'deleted'")
+                   .bindparams(now=now))
+
+
+def downgrade() -> None:
+    for table in ("runs", "model_versions"):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("deleted_at")
