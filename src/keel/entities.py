@@ -113,6 +113,7 @@ class DatasetVersion:
     checks_digest: str | None = None
     checks_passed: bool | None = None
     profiles_digest: str | None = None
+    lifecycle: str = ACTIVE  # active or deleted (``keel data delete``; gc purges later)
 
     @property
     def ref(self) -> str:

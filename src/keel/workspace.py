@@ -24,6 +24,7 @@ from keel.config import (
     WORKSPACE_DIR,
     default_paths,
     find_workspace,
+    read_toml,
     require_workspace,
     resolve,
 )
@@ -90,8 +91,13 @@ class Workspace:
                                     "power loss too, slower)")
         (folder / "spool").mkdir(exist_ok=True)
         opened = open_store(store_url, lock_dir=folder, durability=durability)
+        # Options for an object store (endpoint_url for an S3-compatible server)
+        # live in keel.toml's [blobs] table, beside its url, as for [remote].
+        table = read_toml(root).get("blobs")
+        options = {k: v for k, v in table.items() if k != "url"} \
+            if isinstance(table, dict) and blobs is None else {}
         try:
-            blob_store = BlobStore(blobs_url)
+            blob_store = BlobStore(blobs_url, **options)
         except (ValueError, ImportError) as exc:  # fsspec: unknown protocol, missing driver
             opened.close()
             raise InvalidInput(f"cannot use {blobs_url!r} as the blob store: {exc}",

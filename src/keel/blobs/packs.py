@@ -93,9 +93,28 @@ class PackIndex:
         try:
             with open(self.folder / f"{name}.pack", "rb") as handle:
                 return os.pread(handle.fileno(), size, offset)
-        except OSError as exc:  # deleted or unreadable since its index was read
+        except FileNotFoundError:
+            # `keel gc` may have rewritten the pack (its live blobs moved to a new
+            # one, published before the old one went): look again, once.
+            self.forget_missing()
+            moved = self.entries.get(digest)
+            if moved is not None and moved[0] != name:
+                return self.read(digest)
+            self.damaged[name] = "it was deleted after its index was read"
+            raise self._damage(digest) from None
+        except OSError as exc:  # unreadable since its index was read
             self.damaged[name] = f"it cannot be read ({exc.strerror})"
             raise self._damage(digest) from exc
+
+    def forget_missing(self) -> None:
+        """Forget packs that are gone (removed or rewritten by ``keel gc``) and read
+        the indexes again. Rare, so simply all of them: a digest of a gone pack
+        may also be in a pack read earlier, whose entry was not kept then."""
+        with self._lock:
+            if any(not (self.folder / f"{name}.pack").exists() for name in self._seen):
+                self.entries = {}
+                self._seen = set()
+            self._refresh()
 
     def _add(self, name: str, located: Located) -> None:
         for digest, (offset, size) in located.items():

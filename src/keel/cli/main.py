@@ -18,6 +18,7 @@ from rich.table import Table
 
 from keel.cli import ci, data, experiments, models, runs
 from keel.cli.errors import report, show_usage_error
+from keel.cli.gc import gc
 from keel.cli.lineage import lineage
 from keel.cli.predict import predict
 from keel.config import all_settings, find_workspace
@@ -35,6 +36,7 @@ app.add_typer(models.app, name="model")
 app.add_typer(ci.app, name="ci")
 app.command()(lineage)
 app.command()(predict)
+app.command()(gc)
 db_app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
                      help="Manage the metadata database.")
 app.add_typer(db_app, name="db")

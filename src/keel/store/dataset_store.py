@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from keel.clock import now_ms
-from keel.entities import DatasetVersion
+from keel.entities import ACTIVE, DELETED, DatasetVersion
 from keel.errors import Conflict, NotFound
 from keel.store import schema as t
 from keel.store.base import SqlBase
@@ -72,35 +72,77 @@ class DatasetStoreMixin(SqlBase):
             id=r.id, dataset=r.dataset_name, version=r.version, manifest_digest=r.manifest_digest,
             files=r.files, bytes=r.bytes, message=r.message, created_at=r.created_at,
             user=r.user, source=r.source, checks_digest=r.checks_digest,
-            checks_passed=r.checks_passed, profiles_digest=r.profiles_digest) for r in rows]
+            checks_passed=r.checks_passed, profiles_digest=r.profiles_digest,
+            lifecycle=r.lifecycle) for r in rows]
 
     def get_dataset_version(self, name: str, version: int | None = None) -> DatasetVersion:
-        """``name@version``, or the latest version when ``version`` is None."""
-        found = self.list_dataset_versions(name)
+        """``name@version``, or the latest (not deleted) version when ``version`` is None."""
+        found = self.list_dataset_versions(name, include_deleted=True)
+        live = [v for v in found if v.lifecycle == ACTIVE]
         if version is None:
-            return found[-1]
+            if not live:
+                raise NotFound(f"every version of dataset {name!r} is deleted",
+                               hint=f"restore one with `keel data restore {name}@N`")
+            return live[-1]
         for item in found:
             if item.version == version:
+                if item.lifecycle != ACTIVE:
+                    raise NotFound(f"{item.ref} is deleted",
+                                   hint=f"restore it with `keel data restore {item.ref}`")
                 return item
         raise NotFound(f"dataset {name!r} has no version {version}",
-                       hint=f"versions: {', '.join(str(v.version) for v in found)} "
+                       hint=f"versions: {', '.join(str(v.version) for v in live)} "
                             f"(see `keel data log {name}`)")
 
-    def list_dataset_versions(self, name: str) -> list[DatasetVersion]:
-        """Every version of a dataset, oldest first."""
+    def list_dataset_versions(self, name: str, include_deleted: bool = False
+                              ) -> list[DatasetVersion]:
+        """Every version of a dataset, oldest first (deleted ones only if asked)."""
         found = self._versions_where(t.datasets.c.name == name)
         if not found:
             raise NotFound(f"no dataset {name!r}",
                            hint=f"create it with `keel data add PATH --name {name}`; "
                                 "see all with `keel data list`")
-        return found
+        return found if include_deleted else [v for v in found if v.lifecycle == ACTIVE]
 
     def list_datasets(self) -> list[DatasetVersion]:
-        """The latest version of every dataset."""
+        """The latest (not deleted) version of every dataset."""
         latest: dict[str, DatasetVersion] = {}
-        for item in self._versions_where():
+        for item in self._versions_where(t.dataset_versions.c.lifecycle == ACTIVE):
             latest[item.dataset] = item
         return sorted(latest.values(), key=lambda v: v.dataset)
+
+    def set_dataset_version_lifecycle(self, name: str, version: int, lifecycle: str
+                                      ) -> DatasetVersion:
+        """Delete (soft) or restore a version; a deletion is timed for retention."""
+        found = next((v for v in self.list_dataset_versions(name, include_deleted=True)
+                      if v.version == version), None)
+        if found is None:
+            raise NotFound(f"dataset {name!r} has no version {version}",
+                           hint=f"see them with `keel data log {name}`")
+        deleted_at = now_ms() if lifecycle != ACTIVE else None
+        self._write(lambda conn: conn.execute(
+            t.dataset_versions.update().where(t.dataset_versions.c.id == found.id)
+            .values(lifecycle=lifecycle, deleted_at=deleted_at)))
+        return self._version_where(t.dataset_versions.c.id == found.id)
+
+    def deleted_dataset_versions(self, before_ms: int) -> list[DatasetVersion]:
+        """Dataset versions deleted (soft) at or before ``before_ms``."""
+        d = t.dataset_versions.c
+        return self._versions_where(d.lifecycle == DELETED, d.deleted_at <= before_ms)
+
+    def purge_dataset_versions(self, version_ids: list[int]) -> int:
+        """Delete dataset versions for good, with the links runs had to them; returns
+        how many. Their blobs become garbage unless another version uses them."""
+        def action(conn: sa.Connection) -> None:
+            conn.execute(t.run_datasets.delete().where(
+                t.run_datasets.c.version_id.in_(version_ids)))
+            conn.execute(t.dataset_versions.delete().where(
+                t.dataset_versions.c.id.in_(version_ids),
+                t.dataset_versions.c.lifecycle == DELETED))
+
+        if version_ids:
+            self._write(action)
+        return len(version_ids)
 
     def link_run_dataset(self, run_id: str, version_id: int, role: str) -> None:
         """Record that a run read (input) or wrote (output) a dataset version."""

@@ -7,6 +7,8 @@ remove the blobs nothing refers to any more.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import sqlalchemy as sa
 
 from keel.clock import now_ms
@@ -91,20 +93,38 @@ class RetentionMixin(SqlBase):
 
         self._write(action)
 
-    def referenced_digests(self) -> dict[str, set[str]]:
+    def referenced_digests(self, without_runs: Collection[str] = (),
+                           without_versions: Collection[tuple[str, int]] = (),
+                           without_datasets: Collection[int] = ()
+                           ) -> dict[str, set[str]]:
         """Every blob digest the metadata names directly, by kind: ``artifacts``
         (of every stored run, deleted or not), ``dataset_manifests``,
         ``dataset_documents`` (profiles and check reports) and ``models``
         (package manifests). Files listed inside manifests are found by the
-        caller, which reads the manifests."""
-        d = t.dataset_versions.c
+        caller, which reads the manifests.
+
+        ``without_runs`` / ``without_versions`` / ``without_datasets`` (version
+        ids) are left out, as if already purged: what ``keel gc --dry-run``
+        needs to say what a purge would free.
+        """
+        d, a, v = t.dataset_versions.c, t.artifacts.c, t.model_versions.c
+        skip_runs = set(without_runs)
+        skip_versions = set(without_versions)
+        skip_datasets = set(without_datasets)
         with self.reader.connect() as conn:
-            artifacts = set(conn.execute(sa.select(t.artifacts.c.digest).distinct()).scalars())
-            manifests = set(conn.execute(sa.select(d.manifest_digest).distinct()).scalars())
+            artifacts = {digest for run_id, digest in
+                         conn.execute(sa.select(a.run_id, a.digest)) if run_id not in skip_runs}
+            manifests: set[str] = set()
             documents: set[str] = set()
-            for row in conn.execute(sa.select(d.profiles_digest, d.checks_digest)):
-                documents.update(x for x in row if x)
-            models = set(conn.execute(sa.select(t.model_versions.c.package_digest).distinct())
-                         .scalars())
+            for row in conn.execute(sa.select(d.id, d.manifest_digest, d.profiles_digest,
+                                              d.checks_digest)):
+                if row.id in skip_datasets:
+                    continue
+                manifests.add(row.manifest_digest)
+                documents.update(x for x in (row.profiles_digest, row.checks_digest) if x)
+            models = {digest for name, version, digest in conn.execute(
+                sa.select(t.registered_models.c.name, v.version, v.package_digest)
+                .join_from(t.model_versions, t.registered_models))
+                if (name, version) not in skip_versions}
         return {"artifacts": artifacts, "dataset_manifests": manifests,
                 "dataset_documents": documents, "models": models}

@@ -133,6 +133,9 @@ dataset_versions = sa.Table(
     sa.Column("checks_digest", sa.String(64), nullable=True),
     sa.Column("checks_passed", sa.Boolean, nullable=True),
     sa.Column("profiles_digest", sa.String(64), nullable=True),
+    sa.Column("lifecycle", sa.String(16), nullable=False, default="active",
+              server_default="active"),
+    sa.Column("deleted_at", sa.BigInteger, nullable=True),
     sa.UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_version"),
 )
 

@@ -1,4 +1,5 @@
-"""When runs and model versions were deleted, for retention (``keel gc --older-than``).
+"""When runs, model versions and dataset versions were deleted, for retention
+(``keel gc --older-than``); dataset versions gain a lifecycle (they can be deleted).
 
 Rows deleted before this migration get the migration's time: their retention
 counts from the upgrade, never from an unknown earlier moment.
@@ -18,6 +19,10 @@ down_revision = "0004"
 
 def upgrade() -> None:
     now = time.time_ns() // 1_000_000
+    with op.batch_alter_table("dataset_versions") as batch:
+        batch.add_column(sa.Column("lifecycle", sa.String(16), nullable=False,
+                                   server_default="active"))
+        batch.add_column(sa.Column("deleted_at", sa.BigInteger, nullable=True))
     for table in ("runs", "model_versions"):
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("deleted_at", sa.BigInteger, nullable=True))
@@ -26,6 +31,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("dataset_versions") as batch:
+        batch.drop_column("deleted_at")
+        batch.drop_column("lifecycle")
     for table in ("runs", "model_versions"):
         with op.batch_alter_table(table) as batch:
             batch.drop_column("deleted_at")
