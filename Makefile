@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 LOCK := requirements.lock
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint bench lock clean
+.PHONY: demo test lint bench bench-quick check-extras lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,9 +33,25 @@ lint: $(VENV)/.installed-dev
 
 # Peers (MLflow, DVC) get their own venvs under bench/ on first run.
 bench: $(VENV)/.installed-base
+	$(BIN)/python bench/cli.py
 	$(BIN)/python bench/tracking.py
 	$(BIN)/python bench/data.py
 	$(BIN)/python bench/models.py
+
+# Every benchmark on small sizes: proves they still run (CI), measures nothing.
+bench-quick: $(VENV)/.installed-base
+	$(BIN)/python bench/cli.py --quick
+	$(BIN)/python bench/tracking.py --quick
+	$(BIN)/python bench/data.py --quick
+	$(BIN)/python bench/models.py --quick
+
+# Each extra must resolve with plain pip, without the lock (what users run).
+EXTRAS := s3 postgres ray onnx dev
+check-extras: $(BIN)/python
+	@for extra in $(EXTRAS); do \
+	  echo "resolving keel[$$extra] without the lock"; \
+	  $(PIP) install --dry-run --ignore-installed ".[$$extra]" > /dev/null || exit 1; \
+	done
 
 lock: $(VENV)/.installed-dev
 	$(PIP) freeze --exclude-editable | grep -v '^keel' > $(LOCK)

@@ -407,6 +407,11 @@ def rows_of(results: dict[str, Any], args: argparse.Namespace) -> list[tuple[str
         def row(label: str, key: str, peer_key: str | None = None, model: str = model) -> None:
             add(model, label, ours[key], theirs[peer_key or key])
 
+        # The honest cold figure: what a fresh process waits for, the tool's own
+        # import included on both sides (MLflow's cold load already includes
+        # its lazy store imports; keel's import is otherwise left out).
+        add(model, "import + load, cold (keel cache empty)",
+            ours["import"] + ours[f"{kind}.cold"], theirs["import"] + theirs[f"{kind}.cold"])
         row(f"load, cold (keel cache empty), median of {args.cold}", f"{kind}.cold")
         row("load, cold (keel cache present)", f"{kind}.cold_cached", f"{kind}.cold")
         row(f"load, warm, median of {args.warm}", f"{kind}.warm")

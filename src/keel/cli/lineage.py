@@ -7,10 +7,9 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.tree import Tree
 
-from keel.cli.render import when
+from keel.cli.render import markup_text, when
 
 console = Console()
 
@@ -38,14 +37,14 @@ def render(found: dict[str, Any]) -> Tree:
                     f"manifest {d['manifest_digest'][:12]})")
         for run in found["runs"]:
             models = f" -> models {', '.join(run['models'])}" if run["models"] else ""
-            root.add(f"{run['role']} of run {run['id'][:12]} {escape(run['name'])} "
+            root.add(f"{run['role']} of run {run['id'][:12]} {markup_text(run['name'])} "
                      f"({run['status']}){models}")
         return root
     if found["kind"] == "model":
         m = found["model"]
         title = f"model {m.get('name')}/{m.get('version')}" if m.get("name") else m["uri"]
         aliases = f" [{', '.join(m.get('aliases', []))}]" if m.get("aliases") else ""
-        root = Tree(f"[bold]{escape(title)}{escape(aliases)}[/] {m['flavor']} package "
+        root = Tree(f"[bold]{markup_text(title)}{markup_text(aliases)}[/] {m['flavor']} package "
                     f"{m['package_digest'][:12]}, registered {when(m.get('registered_at'))} "
                     f"by {m.get('registered_by', '-')}")
         node = root
@@ -57,14 +56,14 @@ def render(found: dict[str, Any]) -> Tree:
     if "status" not in run:
         node.add(f"run {run['id']} ({run.get('note', '')})")
         return root
-    branch = node.add(f"[bold]run {run['id'][:12]}[/] {escape(run['name'])} in "
-                      f"{escape(run['experiment'])} ({run['status']}, by {run['user']}, "
+    branch = node.add(f"[bold]run {run['id'][:12]}[/] {markup_text(run['name'])} in "
+                      f"{markup_text(run['experiment'])} ({run['status']}, by {run['user']}, "
                       f"{when(run['start_time'])})")
     params = ", ".join(f"{k}={v}" for k, v in sorted(run["params"].items())[:12])
-    branch.add(f"params: {escape(params) or '-'}")
+    branch.add(f"params: {markup_text(params) or '-'}")
     metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(run["metrics"].items())
                         if isinstance(v, float))
-    branch.add(f"metrics: {escape(metrics[:300]) or '-'}")
+    branch.add(f"metrics: {markup_text(metrics[:300]) or '-'}")
     data = branch.add("data")
     for d in found.get("datasets", []):
         via = " (read by the parent sweep)" if d.get("via_parent") else ""
@@ -76,7 +75,7 @@ def render(found: dict[str, Any]) -> Tree:
         else ""
     branch.add(f"code: commit {code.get('commit') or 'not in git'} on "
                f"{code.get('branch') or '-'}{dirty}; entry point "
-               f"{escape(str(code.get('entrypoint')))}")
+               f"{markup_text(str(code.get('entrypoint')))}")
     env = found.get("environment", {})
     branch.add(f"environment: Python {env.get('python')} on {env.get('platform')}, host "
                f"{env.get('host')}; packages in artifact {env.get('packages_artifact') or '-'}")

@@ -6,11 +6,10 @@ import json
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from keel.cli import gate_options as g
-from keel.cli.render import when
+from keel.cli.render import markup_text, when
 from keel.cli.workspace import workspace as _ws
 
 app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
@@ -41,7 +40,7 @@ def register(source: str = typer.Argument(..., help="runs:/<run id>/model or a p
     from keel.models.registry import register as do_register
 
     version = do_register(source, name, description, _pairs(tag), ws=_ws())
-    console.print(f"Registered [bold]{version.ref}[/] from {escape(version.source)} "
+    console.print(f"Registered [bold]{version.ref}[/] from {markup_text(version.source)} "
                   f"(package {version.package_digest[:12]})")
 
 
@@ -104,7 +103,7 @@ def show(ref: str = typer.Argument(..., help="churn, churn/3 or churn@champion")
                                                sorted(manifest.metrics.items())) or "-"),
                          ("tags", ", ".join(f"{k}={v}" for k, v in version.tags.items()) or "-"),
                          ("description", version.description or "-")):
-        grid.add_row(f"[bold]{label}", escape(str(value)))
+        grid.add_row(f"[bold]{label}", markup_text(str(value)))
     console.print(grid)
 
 
@@ -126,7 +125,7 @@ def history(name: str = typer.Argument(..., help="model name"),
         gates = _gate_summary(e.evidence.get("results", []))
         table.add_row(when(e.time), e.user,
                       f"[{style.get(e.action, 'white')}]{e.action}", e.alias or "-", move,
-                      escape(e.reason or "-"), escape(gates))
+                      markup_text(e.reason or "-"), markup_text(gates))
     console.print(table)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
+from rich.markup import escape
 from rich.text import Text
 
 from keel.names import printable
@@ -35,6 +36,12 @@ def number(value: float) -> str:
 def plural(count: int, noun: str, many: str | None = None) -> str:
     """``1 run``, ``2 runs``."""
     return f"{count:,} {noun if count == 1 else many or noun + 's'}"
+
+
+def markup_text(value: str) -> str:
+    """User text to embed in a Rich markup string: markup escaped, control
+    characters shown escaped."""
+    return escape(printable(value))
 
 
 def user_text(value: str | None, style: str = "") -> Text:

@@ -102,7 +102,7 @@ def show(run_id: str = typer.Argument(..., help="run id or a unique prefix of it
     parts.append(used)
     if run.error:
         parts.append(Panel(run.error.strip(), title="error", border_style="red"))
-    console.print(Panel(Group(*parts), title=f"run {run.name}"))
+    console.print(Panel(Group(*parts), title=Text("run ") + user_text(run.name)))
 
 
 def _kv_table(title: str, items: dict[str, str]) -> Table:

@@ -80,7 +80,7 @@ class GatePolicy:
         """
         declared = _declared(name, alias, ws)
         policy = cls(
-            require=tuple(Requirement.parse(r) for r in declared.get("require", [])),
+            require=tuple(Requirement.parse(r) for r in _requirements(declared, name, alias)),
             holdout=declared.get("holdout"), max_regression=declared.get("max_regression"),
             metric=declared.get("metric"), label=declared.get("label"),
             check_signature=bool(declared.get("check_signature", True)))
@@ -101,6 +101,17 @@ class GatePolicy:
     @property
     def is_empty(self) -> bool:
         return not self.require and self.holdout is None and not self.check_signature
+
+
+def _requirements(declared: dict[str, Any], name: str, alias: str) -> list[str]:
+    """``require`` from keel.toml: a list of rules, or one rule as a string."""
+    found = declared.get("require", [])
+    if isinstance(found, str):
+        return [found]  # require = "auc >= 0.9" means the one rule, not its characters
+    if not isinstance(found, list) or not all(isinstance(r, str) for r in found):
+        raise InvalidInput(f"keel.toml: require for {name}@{alias} must be a list of rules",
+                           hint='write require = ["auc >= 0.85", "f1 >= 0.8"]')
+    return found
 
 
 def _declared(name: str, alias: str, ws: Workspace | None) -> dict[str, Any]:

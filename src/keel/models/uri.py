@@ -8,9 +8,9 @@ import os
 import re
 from dataclasses import dataclass
 
-from keel.errors import InvalidInput
+from keel.errors import InvalidInput, NotFound
+from keel.names import check_identifier
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 
 
@@ -38,12 +38,8 @@ class ModelRef:
 
 
 def check_model_name(name: str) -> str:
-    """A model name: letters, digits, ``_ . -``; no path separators."""
-    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
-        raise InvalidInput(f"bad model name {name!r}",
-                           hint="use letters, digits, '_', '.', '-' (no '/'), at most 128 "
-                                "characters, e.g. churn-eu")
-    return name
+    """A model name: letters, digits, ``_ . -``; no path separators (see ``keel.names``)."""
+    return check_identifier(name, "model name", example="churn-eu")
 
 
 def check_alias(alias: str) -> str:
@@ -72,7 +68,15 @@ def parse_model_ref(text: str, allow_path: bool = True) -> ModelRef:
                                 "runs:/RUN_ID/PATH")
     if allow_path and os.path.isfile(os.path.join(text, "keel-model.yaml")):
         return ModelRef("path", path=text)
-    return _registry(text, text)
+    try:
+        return _registry(text, text)
+    except InvalidInput:
+        if allow_path and os.path.exists(text):  # meant as a folder, but not a package
+            raise NotFound(f"{text} is not a model package (it holds no keel-model.yaml)",
+                           hint="pass a folder written by keel (run.log_model or "
+                                "keel.packaging.save_package), runs:/<run id>/model or "
+                                "models:/NAME@ALIAS") from None
+        raise
 
 
 def _registry(body: str, original: str) -> ModelRef:

@@ -166,12 +166,18 @@ def _coerce(values: pd.Series, column: Column) -> pd.Series:
         if column.kind == "float":
             return values.astype("float64")
         return values
-    if column.kind in ("integer", "float") and values.dtype == object:
-        # JSON and CSV often deliver numbers as objects; accept them only if
-        # every value really is a number.
+    if column.kind in ("integer", "float") and (values.dtype == object
+                                                or _kind(values.dtype) == "string"):
+        # JSON and CSV often deliver numbers as objects, or as pandas' string
+        # dtype (pandas 3's default for text); accept them only if every value
+        # really is a number.
         converted = pd.to_numeric(values, errors="coerce")
         if converted.notna().sum() == values.notna().sum():
-            return converted.astype("float64") if column.kind == "float" else converted
+            if column.kind == "float":
+                return converted.astype("float64")
+            # pandas' string dtype converts to nullable Int64: give the model numpy ints.
+            return converted.astype(np.dtype(column.dtype)) if converted.notna().all() \
+                else converted
     if column.kind == "integer" and _kind(values.dtype) == "float":
         whole = values.dropna()
         if values.notna().all() and (whole == whole.round()).all():

@@ -1,0 +1,46 @@
+"""The command line starts fast: ``keel --help`` loads no heavy library.
+
+Timing goals live in bench/cli.py; this pins what makes them reachable, so a
+module-level import of pandas or SQLAlchemy in a command module fails here.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+from tests.conftest import run_python
+
+HEAVY = ("pandas", "sqlalchemy", "sklearn", "matplotlib", "pyarrow", "numpy", "fsspec")
+
+
+def _imported_by(*argv: str) -> list[str]:
+    code = textwrap.dedent(f"""
+        import sys
+        sys.argv = ["keel", *{list(argv)!r}]
+        from keel.cli.main import main
+        try:
+            main()
+        except SystemExit:
+            pass
+        print(",".join(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)
+    """)
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    last = (result.stderr.strip().splitlines() or [""])[-1]
+    return [m for m in last.split(",") if m]
+
+
+def test_keel_help_imports_no_heavy_library() -> None:
+    assert _imported_by("--help") == []
+
+
+def test_subcommand_help_imports_no_heavy_library() -> None:
+    for group in (("runs", "--help"), ("data", "--help"), ("model", "promote", "--help")):
+        assert _imported_by(*group) == [], group
+
+
+def test_import_keel_loads_no_heavy_library() -> None:
+    result = run_python("import sys, keel\n"
+                        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
