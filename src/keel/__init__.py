@@ -17,6 +17,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from keel.entities import Artifact, DatasetVersion, Experiment, MetricPoint, Run
     from keel.errors import KeelError
+    from keel.pipelines.inputs import dataset
+    from keel.pipelines.pipeline import pipeline
+    from keel.pipelines.step import step
+    from keel.pipelines.sweep import sweep
     from keel.tracking.api import (
         active_run,
         create_experiment,
@@ -36,6 +40,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
         log_param,
         log_params,
         log_text,
+        params,
         recover,
         restore_run,
         search_runs,
@@ -55,16 +60,17 @@ _LAZY = {
                     "keel.entities"),
     "KeelError": "keel.errors",
     "ActiveRun": "keel.tracking.run",
+    **dict.fromkeys(("step", "pipeline", "dataset", "sweep"), "keel.pipelines"),
     "Workspace": "keel.workspace",
     "use_workspace": "keel.workspace",
     **dict.fromkeys((
         "active_run", "create_experiment", "delete_run", "download_artifacts", "end_run",
         "flush", "get_experiment", "get_metric_history", "get_run", "list_artifacts",
         "log_artifact", "log_dataset", "log_dict", "log_metric", "log_metrics", "log_param",
-        "log_params", "log_text", "recover", "restore_run", "search_runs", "set_tag",
+        "log_params", "log_text", "params", "recover", "restore_run", "search_runs", "set_tag",
         "set_tags", "start_run", "use_dataset"), "keel.tracking.api"),
 }
-_SUBPACKAGES = ("data", "models", "packaging")
+_SUBPACKAGES = ("data", "models", "packaging", "pipelines", "gc")
 
 
 def load_model(uri: str, trust: bool = False, trusted_types: tuple[str, ...] = (),
@@ -110,6 +116,7 @@ __all__ = [
     "active_run",
     "autolog",
     "create_experiment",
+    "dataset",
     "delete_run",
     "download_artifacts",
     "end_run",
@@ -127,12 +134,16 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "params",
+    "pipeline",
     "recover",
     "restore_run",
     "search_runs",
     "set_tag",
     "set_tags",
     "start_run",
+    "step",
+    "sweep",
     "use_dataset",
     "use_workspace",
 ]

@@ -84,3 +84,33 @@ def using_workspace(workspace: Any) -> Iterator[Any]:
         yield workspace
     finally:
         _workspace.reset(token)
+
+
+class Trial(Protocol):
+    """What this module needs of a trial (a sweep's or ``keel run``'s): the params it
+    was given, the parent its run goes under, and what its runs must obey."""
+
+    params: dict[str, Any]
+    parent_run_id: str | None
+    experiment: str | None
+    watchers: list[Any]
+    runs: list[str]
+
+
+_trial: ContextVar[Any] = ContextVar("keel_trial", default=None)
+
+
+def current_trial() -> Any:
+    """The trial this context runs, or None."""
+    return _trial.get()
+
+
+@contextmanager
+def running_trial(trial: Trial) -> Iterator[Trial]:
+    """Run a block as ``trial``: ``keel.params()`` returns its params and the first
+    run started in it is the trial's run (a child of ``parent_run_id``)."""
+    token = _trial.set(trial)
+    try:
+        yield trial
+    finally:
+        _trial.reset(token)

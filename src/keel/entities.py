@@ -193,3 +193,20 @@ class ModelEvent:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """A pipeline step computed once: its cache key, the run that computed it, its
+    outputs (name -> stored form) and the parts of its key (for explanations)."""
+
+    key: str
+    pipeline: str
+    step: str
+    run_id: str
+    outputs: dict[str, Any]
+    components: dict[str, Any]
+    created_at: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

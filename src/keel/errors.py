@@ -116,3 +116,10 @@ class GateFailed(Conflict):
     def __init__(self, message: str, hint: str | None = None, report: Any = None) -> None:
         super().__init__(message, hint)
         self.report = report
+
+
+class RunAborted(KeelError):
+    """A run was stopped by a rule (``--abort-if``, ``--budget``, early stopping);
+    the message says which rule and the figures that made it fire."""
+
+    status = 409

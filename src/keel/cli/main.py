@@ -16,11 +16,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from keel.cli import ci, data, experiments, models, runs
+from keel.cli import ci, data, experiments, models, pipeline, runs
 from keel.cli.errors import report, show_usage_error
 from keel.cli.gc import gc
 from keel.cli.lineage import lineage
 from keel.cli.predict import predict
+from keel.cli.trials import run, sweep
 from keel.config import all_settings, find_workspace
 from keel.errors import KeelError
 
@@ -34,9 +35,12 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(data.app, name="data")
 app.add_typer(models.app, name="model")
 app.add_typer(ci.app, name="ci")
+app.add_typer(pipeline.app, name="pipeline")
 app.command()(lineage)
 app.command()(predict)
 app.command()(gc)
+app.command()(run)
+app.command()(sweep)
 db_app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
                      help="Manage the metadata database.")
 app.add_typer(db_app, name="db")

@@ -10,11 +10,13 @@ if TYPE_CHECKING:
     from keel.workspace import Workspace
 
 
-def workspace() -> Workspace:
-    """The current folder's workspace, ready for use (as every command needs it)."""
+def workspace(create: bool = False) -> Workspace:
+    """The current folder's workspace, ready for use (as every command needs it);
+    with ``create``, made here if there is none (commands that start runs, as a
+    first ``keel.start_run()`` does)."""
     from keel.tracking import session
 
-    return session.workspace()
+    return session.workspace(create=create)
 
 
 def store() -> Store:

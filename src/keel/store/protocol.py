@@ -24,6 +24,7 @@ from keel.entities import (
     RegisteredModel,
     Run,
     RunEnd,
+    StepRecord,
 )
 
 
@@ -127,7 +128,15 @@ class RetentionStore(Protocol):
                            ) -> dict[str, set[str]]: ...
 
 
-class Store(RunStore, DatasetStore, RegistryStore, RetentionStore, Protocol):
+class StepStore(Protocol):
+    """The pipeline step cache."""
+
+    def cached_step(self, key: str) -> StepRecord | None: ...
+    def last_step(self, pipeline: str, step: str) -> StepRecord | None: ...
+    def record_step(self, record: StepRecord) -> None: ...
+
+
+class Store(RunStore, DatasetStore, RegistryStore, RetentionStore, StepStore, Protocol):
     """Every metadata operation, plus where the store is and which one it is."""
 
     @property

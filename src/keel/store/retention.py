@@ -18,7 +18,7 @@ from keel.store.base import SqlBase
 
 # Tables holding one run's rows, deleted with the run (children first).
 _RUN_TABLES = ("metrics", "latest_metrics", "params", "tags", "artifacts", "run_datasets",
-               "spool_offsets")
+               "spool_offsets", "step_cache")
 
 
 class RetentionMixin(SqlBase):

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # Bump with every migration; a database at a revision this build does not know
 # was written by a newer keel and is refused.
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 metadata = sa.MetaData()
 
@@ -215,4 +215,19 @@ store_info = sa.Table(
     "store_info", metadata,
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
+)
+
+# Pipeline step cache: a step whose key (code, params, inputs, environment) was
+# seen reuses the outputs of the run that computed them. ``components`` keeps
+# the key's parts (JSON) so `keel pipeline status` can say which one changed.
+step_cache = sa.Table(
+    "step_cache", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("pipeline", sa.String(256), nullable=False),
+    sa.Column("step", sa.String(256), nullable=False),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("outputs", sa.Text, nullable=False),
+    sa.Column("components", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_step_cache_step", "pipeline", "step", "created_at"),
 )

@@ -22,6 +22,7 @@ from keel.store.filter import parse, parse_order_by
 from keel.store.model_store import ModelStoreMixin
 from keel.store.retention import RetentionMixin
 from keel.store.search import apply_order, compile_filter
+from keel.store.step_store import StepStoreMixin
 
 
 def open_store(store: str, lock_dir: Path | None = None, durability: str = "process"
@@ -38,7 +39,7 @@ def _null_to_nan(value: float | None) -> float:
     return float("nan") if value is None else value
 
 
-class SqlStore(DatasetStoreMixin, ModelStoreMixin, RetentionMixin):
+class SqlStore(DatasetStoreMixin, ModelStoreMixin, RetentionMixin, StepStoreMixin):
     """Metadata in a relational database; see :class:`keel.store.Store`."""
 
     def __init__(self, url: str, lock_dir: Path | None = None,

@@ -52,8 +52,17 @@ def start_run(experiment: str | None = None, name: str | None = None,
     parent = context.active_run()
     if parent is not None and parent.workspace is not ws:
         parent = None  # a run of another workspace cannot be a parent here
-    if parent_run_id is None and nested and parent is not None:
-        parent_run_id = parent.id
+    trial = context.current_trial()
+    if trial is not None and not trial.runs and parent_run_id is None:
+        # The first run of a sweep trial (or of `keel run`) is the trial's run: a
+        # child of the sweep's run, with the trial's params and rules.
+        parent_run_id = trial.parent_run_id
+        experiment = experiment or trial.experiment
+        params = {**trial.params, **(params or {})}
+    else:
+        trial = None
+        if parent_run_id is None and nested and parent is not None:
+            parent_run_id = parent.id
     if experiment is None:
         experiment = parent.experiment if parent else \
             os.environ.get("KEEL_EXPERIMENT", DEFAULT_EXPERIMENT)
@@ -77,6 +86,10 @@ def start_run(experiment: str | None = None, name: str | None = None,
     active = _activate(ws, run)
     if params:
         active.log_params(params)
+    if trial is not None:
+        trial.runs.append(active.id)
+        for watcher in trial.watchers:
+            active.watch(watcher)
     return active
 
 
@@ -108,6 +121,33 @@ def _resume(ws: Workspace, run_id: str) -> ActiveRun:
         raise Conflict(f"run {run_id} is already active in this process",
                        hint="use the handle you have, or end it first")
     return _activate(ws, ws.store.reopen_run(run_id), ws.store.last_steps(run_id))
+
+
+def params(**defaults: Any) -> dict[str, Any]:
+    """The params of the trial this code runs in (a ``keel sweep`` trial, ``keel run
+    --param``), over ``defaults``; just ``defaults`` outside a trial.
+
+    >>> p = keel.params(lr=0.1, depth=3)   # {"lr": 0.01, "depth": 3} in a trial with lr=0.01
+    """
+    trial = context.current_trial()
+    given = trial.params if trial is not None else _params_from_environment()
+    return {**defaults, **given}
+
+
+def _params_from_environment() -> dict[str, Any]:
+    """``KEEL_PARAMS`` (a JSON object): how a trial's params reach a script that
+    runs as its own process (a CI job, another scheduler)."""
+    text = os.environ.get("KEEL_PARAMS", "")
+    if not text:
+        return {}
+    try:
+        found = json.loads(text)
+    except ValueError as exc:
+        raise InvalidInput(f"KEEL_PARAMS is not JSON: {exc}",
+                           hint='write it as an object, e.g. {"lr": 0.1}') from exc
+    if not isinstance(found, dict):
+        raise InvalidInput("KEEL_PARAMS must be a JSON object", hint='e.g. {"lr": 0.1}')
+    return found
 
 
 def active_run() -> ActiveRun | None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from keel import context
 from keel.clock import now_ms
 from keel.entities import Artifact, DatasetVersion, MetricPoint, Run, RunEnd
-from keel.errors import Conflict, InvalidInput, NotFound
+from keel.errors import Conflict, InvalidInput, NotFound, RunAborted
 from keel.tracking.keys import (
     MAX_STEP,
     MIN_STEP,
@@ -52,6 +52,9 @@ class ActiveRun:
         # run starts from what the store holds).
         self._steps: dict[str, int] = dict(steps or {})
         self._ended: str | None = None
+        # Rules watching what this run logs (--abort-if, budgets, early stopping).
+        self._watchers: list[Any] = []
+        self.abort_reason: str | None = None
 
     def __repr__(self) -> str:
         return f"<ActiveRun {self.id} name={self.name!r} experiment={self.experiment!r}>"
@@ -100,6 +103,8 @@ class ActiveRun:
         self._steps[key] = step
         line = f"m\t{key}\t{value!r}\t{step}\t{time.time_ns() // 1_000_000}\n"
         os.write(self._fd, line.encode())
+        if self._watchers:  # after the write: an aborting point is kept
+            self._notify(key, value, step)
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         """Log several metrics at once (one write)."""
@@ -135,6 +140,23 @@ class ActiveRun:
         self._steps = steps
         self._keys.update(steps)
         self._spool.append("".join(lines).encode())
+        if self._watchers:
+            for item in metrics:
+                point = item if isinstance(item, MetricPoint) else \
+                    MetricPoint(item[0], float(item[1]), steps[item[0]], now)
+                self._notify(point.key, point.value, point.step)
+
+    def watch(self, watcher: Any) -> None:
+        """Have ``watcher.on_metric(run, key, value, step)`` see every point logged;
+        it may stop the run by raising :class:`~keel.errors.RunAborted`."""
+        self._watchers.append(watcher)
+        start = getattr(watcher, "start", None)
+        if start is not None:
+            start(self)
+
+    def _notify(self, key: str, value: float, step: int) -> None:
+        for watcher in self._watchers:
+            watcher.on_metric(self, key, value, step)
 
     # -- params and tags ---------------------------------------------------
 
@@ -299,6 +321,10 @@ class ActiveRun:
         """Store everything pending, then close the run with ``status``."""
         if self._ended:
             return
+        for watcher in self._watchers:  # a budget's timer, say: nothing to watch any more
+            stop = getattr(watcher, "stop", None)
+            if stop is not None:
+                stop(self)
         self._writer.unregister(self._spool)
         # The last batch and the end status go in one transaction. The spool's
         # offset row stays (one small row per run and process): deleting it in
@@ -317,8 +343,10 @@ class ActiveRun:
                  tb: TracebackType | None) -> None:
         if exc_type is None:
             self.end("FINISHED")
+        elif issubclass(exc_type, RunAborted):
+            self.end("KILLED", str(getattr(exc, "message", exc)))
         elif issubclass(exc_type, KeyboardInterrupt):
-            self.end("KILLED", "interrupted (KeyboardInterrupt)")
+            self.end("KILLED", self.abort_reason or "interrupted (KeyboardInterrupt)")
         elif issubclass(exc_type, SystemExit) and getattr(exc, "code", 1) in (0, None):
             self.end("FINISHED")
         else:

@@ -1,0 +1,28 @@
+"""What a step can take besides params: another step's output, or a dataset version."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from keel.data.ref import parse_ref
+
+
+@dataclass(frozen=True)
+class DatasetInput:
+    """``keel.dataset("transactions@2")`` (or ``@latest``) passed to a step: the step
+    receives a read-only local path to the version's files, the version is
+    recorded as the step run's input, and its manifest digest is part of the
+    step's cache key (a new ``@latest`` makes the step stale)."""
+
+    ref: str
+
+    def __post_init__(self) -> None:
+        parse_ref(self.ref)  # a bad reference fails when the pipeline is defined
+
+
+def dataset(ref: str) -> DatasetInput:
+    """A dataset version as a step input.
+
+    >>> train(keel.dataset("transactions@latest"), C=0.5)
+    """
+    return DatasetInput(ref)
