@@ -4,8 +4,8 @@
 
 ``WORK`` already holds ``data/`` and ``big.bin``. The import of DVC and the
 opening of the repository happen before any timing, as keel's side imports
-keel and opens its workspace first, so what is timed is ``Repo.add`` and
-``Repo.status`` themselves. Prints the timings as one line of JSON.
+keel and opens its workspace first, so what is timed is ``Repo.add``,
+``Repo.status`` and ``Repo.checkout`` themselves. Prints the timings as one line of JSON.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def main() -> None:
             fresh.close()
 
     result = protocol.run(work, lambda path, _name: repo.add(path), status, reps,
-                          reopen_status)
+                          reopen_status, lambda: repo.checkout())
     repo.close()
     result["import"] = import_time
     print(json.dumps(result))

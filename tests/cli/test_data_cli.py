@@ -83,3 +83,100 @@ def test_remote_errors_are_shown_whole_and_create_nothing(backend: str, tmp_path
     pulled = run_keel("data", "pull", "--remote", str(missing))
     assert pulled.returncode == 1 and "holds no dataset versions" in pulled.stderr
     assert not missing.exists()  # a mistyped remote is not created
+
+
+# -- issue 10: checkout, worktree versions, names and escaping ---------------------
+
+
+def write_files(root: Path, files: dict[str, str]) -> Path:
+    for rel, content in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(content)
+    return root
+
+
+def test_checkout_onto_a_file_is_one_clear_error(backend: str, tmp_path: Path) -> None:
+    write_files(tmp_path / "data", {"a.txt": "1", "b/c.txt": "2"})
+    assert run_keel("data", "add", "data", "--name", "raw").returncode == 0
+    (tmp_path / "notes.txt").write_text("mine")
+    for dest in ("notes.txt", "notes.txt/sub"):
+        result = run_keel("data", "checkout", "raw@1", dest)
+        assert result.returncode == 1
+        assert result.stderr.startswith("error:") and "hint:" in result.stderr
+        assert "unexpected" not in result.stderr and "Traceback" not in result.stderr
+        assert "notes.txt is a file" in " ".join(result.stderr.split())
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_checkout_link_option(backend: str, tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "big.bin").write_bytes(os.urandom((1 << 20) + 1))
+    assert run_keel("data", "add", "data", "--name", "raw").returncode == 0
+    done = run_keel("data", "checkout", "raw@1", "out", "--link", "hardlink")
+    assert done.returncode == 0, done.stderr
+    assert os.stat(tmp_path / "out" / "big.bin").st_nlink == 2
+    bad = run_keel("data", "checkout", "raw@1", "out2", "--link", "softlink")
+    assert bad.returncode == 2 and "softlink" in bad.stderr
+
+
+def test_status_and_add_name_the_version_checked_out(backend: str, tmp_path: Path) -> None:
+    data = write_files(tmp_path / "data", {"red.txt": "1"})
+    run_keel("data", "add", "data", "--name", "wine")
+    write_files(data, {"red.txt": "2"})
+    run_keel("data", "add", "data", "--name", "wine")
+    assert run_keel("data", "checkout", "wine@1").returncode == 0
+    assert "wine@1: up to date" in run_keel("data", "status", "wine").stdout
+    added = run_keel("data", "add", "data", "--name", "wine")
+    assert added.returncode == 0
+    said = " ".join(added.stdout.split())
+    assert "identical to wine@1 (the latest is wine@2); no new version created" in said
+    assert "wine@3" not in run_keel("data", "log", "wine").stdout
+
+
+def test_the_cli_uses_the_shared_name_validator(backend: str, tmp_path: Path) -> None:
+    write_files(tmp_path / "data", {"a.txt": "1"})
+    for bad in ("wine\n", "wine\x1b[31m"):
+        for args in (("data", "add", "data", "--name", bad), ("data", "log", bad),
+                     ("data", "status", bad)):
+            result = run_keel(*args)
+            assert result.returncode == 1 and "bad dataset name" in result.stderr, args
+            assert "\x1b" not in result.stderr
+
+
+def test_listings_never_print_stored_text_raw(backend: str, tmp_path: Path) -> None:
+    import keel.data
+    from keel.workspace import Workspace
+
+    write_files(tmp_path / "data", {"a.txt": "1"})
+    run_keel("data", "add", "data", "--name", "raw", "-m", "note \x1b[2J wiped")
+    # A name written by another tool (or an older keel) straight into the store.
+    ws = Workspace.open(tmp_path)
+    try:
+        version = keel.data.get("raw", ws=ws)
+        ws.store.add_dataset_version("evil\x1b[31m", {
+            "manifest_digest": version.manifest_digest, "files": 1, "bytes": 1,
+            "message": "\x1b]0;owned\x07", "created_at": 0, "user": "x\x1b[1m",
+            "source": "data\x1b[5m"})
+    finally:
+        ws.close()
+    for args in (("data", "list"), ("data", "log", "raw"), ("data", "show", "raw@1")):
+        result = run_keel(*args)
+        assert result.returncode == 0, (args, result.stderr)
+        assert "\x1b" not in result.stdout, args
+    assert "evil\\x1b[31m" in run_keel("data", "list").stdout
+    assert "note \\x1b[2J wiped" in run_keel("data", "log", "raw").stdout
+
+
+def test_file_names_are_shown_literally(backend: str, tmp_path: Path) -> None:
+    data = write_files(tmp_path / "data", {"a.txt": "1"})
+    run_keel("data", "add", "data", "--name", "raw")
+    write_files(data, {"[bold]x.txt": "2"})
+    (data / "evil\x1b[2J.txt").write_text("3")
+    status = run_keel("data", "status", "raw")
+    assert "\x1b" not in status.stdout and "evil\\x1b[2J.txt" in status.stdout
+    assert "[bold]x.txt" in status.stdout
+    (data / "evil\x1b[2J.txt").unlink()
+    run_keel("data", "add", "data", "--name", "raw")
+    assert "+ [bold]x.txt" in run_keel("data", "diff", "raw@1", "raw@2").stdout

@@ -44,6 +44,15 @@ class PackIndex:
                     self._refresh()
         return digest in self.entries
 
+    def locate(self, digest: str) -> tuple[str, int, int] | None:
+        """Where a packed blob is: (pack name, offset, size), or None. The pack file
+        is ``folder / f"{name}.pack"``; it may be gone if gc rewrote it since."""
+        return self.entries.get(digest) if self.contains(digest) else None
+
+    def pack_path(self, name: str) -> Path:
+        """The file of pack ``name``."""
+        return self.folder / f"{name}.pack"
+
     def digests(self) -> set[str]:
         """Every packed digest, including packs published since the last look."""
         self.refresh()

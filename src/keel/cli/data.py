@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from keel.cli.render import size, user_text, when
+from keel.names import printable
 
 app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
                   help="Version datasets, compare and move them.")
@@ -53,11 +55,14 @@ def add(path: Path = typer.Argument(..., help="file or folder to snapshot"),
         _print_reports(result.checks)
     v = result.version
     if result.created:
-        console.print(f"Created [bold]{v.ref}[/]: {v.files:,} files, {size(v.bytes)}"
-                      + (f" — {v.message}" if v.message else ""))
-    else:
-        console.print(f"No changes: {path} is identical to [bold]{v.ref}[/]; "
-                      "no new version created.")
+        console.print(Text("Created "), Text(v.ref, style="bold"),
+                      f": {v.files:,} files, {size(v.bytes)}",
+                      *((" — ", user_text(v.message)) if v.message else ()), sep="")
+        return
+    latest = keel.data.get(v.dataset)
+    newer = f" (the latest is {latest.ref})" if latest.ref != v.ref else ""
+    console.print("No changes: ", user_text(str(path)), " is identical to ",
+                  Text(v.ref, style="bold"), f"{newer}; no new version created.", sep="")
 
 
 def _print_reports(reports: list[Any]) -> None:
@@ -72,22 +77,24 @@ def _print_reports(reports: list[Any]) -> None:
 
 
 @app.command()
-def status(name: str = typer.Argument(..., help="dataset name (compares with its latest "
-                                                "version) or NAME@N"),
+def status(name: str = typer.Argument(..., help="dataset name (compares with the version "
+                                                "checked out or added there) or NAME@N"),
            path: Path = typer.Option(None, help="folder to compare (default: where the data "
                                                 "was added from)")) -> None:
-    """Files added, removed or modified since the latest version."""
+    """Files added, removed or modified since the version the folder holds."""
     import keel.data
 
     changes = keel.data.status(name, path)
+    against = changes.version.ref if changes.version is not None else name
     if not changes.changed:
-        console.print(f"{name}: up to date, nothing changed.")
+        console.print(Text(f"{against}: up to date, nothing changed."))
         return
+    console.print(Text(f"compared with {against}:"))
     for label, style, items in (("added", "green", changes.added),
                                 ("removed", "red", changes.removed),
                                 ("modified", "yellow", changes.modified)):
-        for item in items:
-            console.print(Text(f"  {label:<9}{item}", style=style))
+        for item in items:  # names on disk may hold escape sequences: shown escaped
+            console.print(Text(f"  {label:<9}{printable(item)}", style=style))
     console.print(f"{len(changes.added)} added, {len(changes.removed)} removed, "
                   f"{len(changes.modified)} modified")
 
@@ -104,23 +111,26 @@ def diff(old: str = typer.Argument(..., help="NAME@N"),
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return
     files = result.files
-    console.print(f"[bold]{result.old.ref} -> {result.new.ref}[/]: {len(files.added)} added, "
-                  f"{len(files.removed)} removed, {len(files.modified)} modified")
+    console.print(Text(f"{result.old.ref} -> {result.new.ref}", style="bold"),
+                  f": {len(files.added)} added, {len(files.removed)} removed, "
+                  f"{len(files.modified)} modified", sep="")
     for label, items in (("+", files.added), ("-", files.removed), ("~", files.modified)):
-        for item in items[:50]:
-            console.print(f"  {label} {item}")
+        for item in items[:50]:  # file names are shown literally, never as markup
+            console.print(Text(f"  {label} {printable(item)}"))
     for path, change in result.tables.items():
         _print_table_change(path, change)
 
 
 def _print_table_change(path: str, change: Any) -> None:
     data = change.to_dict()
-    console.print(f"\n[bold]{path}[/]: rows {data.get('rows_old')} -> {data.get('rows_new')}")
+    console.print("\n", user_text(path, style="bold"),
+                  f": rows {data.get('rows_old')} -> {data.get('rows_new')}", sep="")
     for key in ("added_columns", "removed_columns"):
         if data.get(key):
-            console.print(f"  {key.replace('_', ' ')}: {', '.join(data[key])}")
+            console.print(Text(f"  {key.replace('_', ' ')}: "
+                               f"{printable(', '.join(map(str, data[key])))}"))
     for col, (old_t, new_t) in (data.get("type_changes") or {}).items():
-        console.print(f"  type of {col}: {old_t} -> {new_t}")
+        console.print(Text(f"  type of {printable(str(col))}: {old_t} -> {new_t}"))
     table = Table("column", "mean", "std", "nulls", "shift", "moved")
     # Moved columns first; columns whose statistics did not change at all are
     # only counted, so a wide table's diff shows what matters.
@@ -130,7 +140,8 @@ def _print_table_change(path: str, change: Any) -> None:
     for col in shown:
         c = col.to_dict()
         table.add_row(
-            c["name"], f"{_fmt(c.get('mean_old'))} -> {_fmt(c.get('mean_new'))}",
+            user_text(str(c["name"])),
+            f"{_fmt(c.get('mean_old'))} -> {_fmt(c.get('mean_new'))}",
             f"{_fmt(c.get('std_old'))} -> {_fmt(c.get('std_new'))}",
             f"{_fmt(c.get('null_fraction_old'))} -> {_fmt(c.get('null_fraction_new'))}",
             f"{c.get('score_name', '')} {_fmt(c.get('score'))}",
@@ -145,13 +156,35 @@ def log(name: str) -> None:
     """Every version of a dataset."""
     import keel.data
 
+    versions = keel.data.log(name)  # checks the name first
     table = Table("version", "created", "user", "files", "size", "checks", "message",
-                  title=f"dataset {name}")
-    for v in keel.data.log(name):
+                  title=f"dataset {printable(name)}")
+    for v in versions:
         checks = {None: "-", True: "[green]pass", False: "[red]fail"}[v.checks_passed]
-        table.add_row(v.ref, when(v.created_at), user_text(v.user), f"{v.files:,}",
+        table.add_row(user_text(v.ref), when(v.created_at), user_text(v.user), f"{v.files:,}",
                       size(v.bytes), checks, user_text(v.message))
     console.print(table)
+
+
+@app.command()
+def delete(ref: str = typer.Argument(..., help="NAME@N"),
+           force: bool = typer.Option(False, "--force",
+                                      help="delete even if live runs read or wrote it")) -> None:
+    """Delete a version (restorable; `keel gc` frees its blobs after the retention)."""
+    import keel.data
+
+    version = keel.data.delete(ref, force=force)
+    console.print("Deleted ", user_text(version.ref), " (undo: keel data restore ",
+                  user_text(version.ref), ")", sep="")
+
+
+@app.command()
+def restore(ref: str = typer.Argument(..., help="NAME@N")) -> None:
+    """Restore a deleted version."""
+    import keel.data
+
+    version = keel.data.restore(ref)
+    console.print("Restored ", user_text(version.ref), sep="")
 
 
 @app.command("list")
@@ -161,7 +194,9 @@ def list_() -> None:
 
     table = Table("dataset", "latest", "created", "files", "size")
     for v in workspace().store.list_datasets():
-        table.add_row(v.dataset, v.ref, when(v.created_at), f"{v.files:,}", size(v.bytes))
+        # Names come from the store, which other tools and older keels also wrote.
+        table.add_row(user_text(v.dataset), user_text(v.ref), when(v.created_at),
+                      f"{v.files:,}", size(v.bytes))
     console.print(table)
 
 
@@ -179,17 +214,17 @@ def show(ref: str = typer.Argument(..., help="NAME@N"),
         typer.echo(json.dumps(v.to_dict() | {"runs": [{"run_id": r, "role": role}
                                                       for r, role in links]}, indent=2))
         return
-    console.print(f"[bold]{v.ref}[/] — {v.files:,} files, {size(v.bytes)}, added "
-                  f"{when(v.created_at)} by ", user_text(v.user), " from ", user_text(v.source),
-                  sep="")
+    console.print(user_text(v.ref, style="bold"), f" — {v.files:,} files, {size(v.bytes)}, "
+                  f"added {when(v.created_at)} by ", user_text(v.user), " from ",
+                  user_text(v.source), sep="")
     if v.message:
         console.print("  ", user_text(v.message), sep="")
     console.print(f"  manifest {v.manifest_digest}")
     table = Table("run", "name", "experiment", "role", "status", title="runs")
     for run_id, role in links:
         run = ws.store.get_run(run_id)
-        table.add_row(run.id[:12], user_text(run.name), user_text(run.experiment), role,
-                      run.status)
+        table.add_row(user_text(run.id[:12]), user_text(run.name), user_text(run.experiment),
+                      user_text(role), run.status)
     console.print(table)
 
 
@@ -204,26 +239,43 @@ def profile(ref: str = typer.Argument(..., help="NAME@N")) -> None:
     for path, prof in found.items():
         rows = prof.summary_rows()
         table = Table(*rows[0].keys() if rows else ["column"],
-                      title=f"{path}: {prof.rows:,} rows")
-        for row in rows:
-            table.add_row(*[_fmt(v) for v in row.values()])
+                      title=Text(f"{printable(path)}: {prof.rows:,} rows"))
+        for row in rows:  # column names and values come from the data: never markup
+            table.add_row(*[user_text(_fmt(v)) for v in row.values()])
         console.print(table)
+
+
+class LinkType(StrEnum):
+    """How checkout places files from the blob store (see keel.data.link)."""
+
+    copy = "copy"
+    reflink = "reflink"
+    hardlink = "hardlink"
+    symlink = "symlink"
 
 
 @app.command()
 def checkout(ref: str = typer.Argument(..., help="NAME@N"),
              dest: Path = typer.Argument(None, help="where to write (default: where the "
                                                     "data was added from)"),
-             force: bool = typer.Option(False, "--force", help="overwrite local changes")
-             ) -> None:
-    """Write a version's files back; refuses to overwrite local edits without --force."""
+             force: bool = typer.Option(False, "--force", help="overwrite local changes"),
+             link: LinkType = typer.Option(
+                 None, "--link", case_sensitive=False,
+                 help="copy, reflink, hardlink or symlink (default: reflink where the "
+                      "filesystem supports it, else copy). Hard- and symlinked files are "
+                      "the store's read-only blobs: check out again with --link copy "
+                      "before editing them, never chmod them")) -> None:
+    """Write a version's files back, all or none; refuses to overwrite local edits
+    without --force."""
     import keel.data
     from keel.cli.progress import RichProgress
 
-    result = keel.data.checkout(ref, dest, force=force, progress=RichProgress())
-    console.print(f"Checked out [bold]{result.version.ref}[/] to {result.dest}: "
-                  f"{len(result.written)} written, {len(result.removed)} removed, "
-                  f"{result.unchanged} already up to date")
+    result = keel.data.checkout(ref, dest, force=force, progress=RichProgress(),
+                                link=link.value if link is not None else None)
+    console.print(Text("Checked out "), Text(result.version.ref, style="bold"), " to ",
+                  user_text(str(result.dest)),
+                  f": {len(result.written):,} written, {len(result.removed):,} removed, "
+                  f"{result.unchanged:,} already up to date", sep="")
 
 
 @app.command()

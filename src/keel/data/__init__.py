@@ -12,12 +12,13 @@ from typing import Any
 
 from keel.data.add import AddResult, add
 from keel.data.checkout import CheckoutResult, checkout
+from keel.data.delete import delete, restore
 from keel.data.diff import DataDiff, diff
 from keel.data.manifest import Manifest, ManifestDiff, ManifestEntry
 from keel.data.pull import pull
 from keel.data.push import TransferResult, push
-from keel.data.ref import DatasetRef, parse_ref
-from keel.data.status import status
+from keel.data.ref import DatasetRef, check_name, parse_ref
+from keel.data.status import FolderStatus, status
 from keel.data.version import get_version, load_json_blob, load_manifest
 from keel.entities import DatasetVersion
 from keel.errors import ChecksFailed
@@ -31,7 +32,7 @@ def get(ref: str, ws: Workspace | None = None) -> DatasetVersion:
 
 def log(name: str, ws: Workspace | None = None) -> list[DatasetVersion]:
     """Every version of a dataset, oldest first."""
-    return resolve_workspace(ws).store.list_dataset_versions(name)
+    return resolve_workspace(ws).store.list_dataset_versions(check_name(name))
 
 
 def profiles(ref: str, ws: Workspace | None = None) -> dict[str, Any]:
@@ -53,7 +54,7 @@ def local_path(ref: str, ws: Workspace | None = None) -> Path:
 
 __all__ = [
     "AddResult", "CheckoutResult", "ChecksFailed", "DataDiff", "DatasetRef", "DatasetVersion",
-    "Manifest", "ManifestDiff", "ManifestEntry", "TransferResult", "add", "checkout", "diff",
-    "get", "load_manifest", "local_path", "log", "parse_ref", "profiles", "pull", "push",
-    "status",
+    "FolderStatus", "Manifest", "ManifestDiff", "ManifestEntry", "TransferResult", "add",
+    "checkout", "delete", "diff", "get", "load_manifest", "local_path", "log", "parse_ref",
+    "profiles", "pull", "push", "restore", "status",
 ]

@@ -19,6 +19,7 @@ from keel.data.progress import Progress
 from keel.data.ref import check_name
 from keel.data.scan import Listing, ScannedFile, digests, gc_paused, scan
 from keel.data.version import load_manifest, relative_source, stat_cache
+from keel.data.worktree import remember
 from keel.entities import DatasetVersion
 from keel.errors import ChecksFailed, InvalidInput, NotFound
 from keel.workspace import Workspace, resolve_workspace
@@ -60,7 +61,10 @@ def add(path: str | Path, name: str, message: str = "", check: bool = False,
         allow_failing: bool = False, expectations: Any = None,
         progress: Progress | None = None, ws: Workspace | None = None,
         follow_symlinks: bool = False) -> AddResult:
-    """Snapshot ``path`` as the next version of ``name``; no new version if unchanged.
+    """Snapshot ``path`` as the next version of ``name``; no new version if its content
+    is identical to a version of ``name`` already stored (the latest, or an older
+    one, as after ``checkout name@1``): then ``created`` is False and ``version``
+    is that version.
 
     With ``check`` (or explicit ``expectations``), every CSV/Parquet file is
     validated first; failures raise :class:`ChecksFailed` before anything is
@@ -73,7 +77,8 @@ def add(path: str | Path, name: str, message: str = "", check: bool = False,
     listing: Listing = {}
     with gc_paused():
         top = _top(Path(path))  # before the scan lists it
-        files, single = scan(Path(path), listing, outside_links=follow_symlinks)
+        files, single = scan(Path(path), listing, outside_links=follow_symlinks,
+                             blob_store=ws.blobs.root if ws.blobs.local else None)
     if not files:
         raise InvalidInput(f"{path} holds no files", hint="add a folder with data in it")
     reports = _run_checks(ws, name, files, check, expectations)
@@ -93,10 +98,11 @@ def add(path: str | Path, name: str, message: str = "", check: bool = False,
         manifest = Manifest.build([ManifestEntry(f.path, found[f.path], f.key[2], f.mode)
                                    for f in files], single)
         manifest_digest = ws.blobs.put_bytes(manifest.to_bytes())
-        latest = _latest(ws, name)
-        if latest is not None and latest.manifest_digest == manifest_digest:
+        same = identical_version(ws, name, manifest_digest)
+        if same is not None:
             _save_index(ws, Path(path), top, manifest_digest, listing, keys, found, racy_from)
-            return AddResult(latest, False, reports)
+            remember(ws, Path(path), same.ref)
+            return AddResult(same, False, reports)
         fields = {
             "manifest_digest": manifest_digest, "files": len(files), "bytes": manifest.total_bytes,
             "message": message, "created_at": now_ms(), "user": _user(),
@@ -108,6 +114,7 @@ def add(path: str | Path, name: str, message: str = "", check: bool = False,
         }
         version = ws.store.add_dataset_version(name, fields)
         _save_index(ws, Path(path), top, manifest_digest, listing, keys, found, racy_from)
+        remember(ws, Path(path), version.ref)
         return AddResult(version, True, reports)
 
 
@@ -131,11 +138,18 @@ def _save_index(ws: Workspace, path: Path, top: Entry | None, manifest_digest: s
                                        keys, found, found, racy_from))
 
 
-def _latest(ws: Workspace, name: str) -> DatasetVersion | None:
+def identical_version(ws: Workspace, name: str, manifest_digest: str
+                      ) -> DatasetVersion | None:
+    """The version of ``name`` whose files are exactly ``manifest_digest``'s (the
+    latest first: the usual re-add of unchanged data costs one query), or None."""
     try:
-        return ws.store.get_dataset_version(name)
+        latest = ws.store.get_dataset_version(name)
     except NotFound:
         return None
+    if latest.manifest_digest == manifest_digest:
+        return latest
+    return next((v for v in reversed(ws.store.list_dataset_versions(name))
+                 if v.manifest_digest == manifest_digest), None)
 
 
 def _run_checks(ws: Workspace, name: str, files: list[ScannedFile], check: bool,
@@ -181,4 +195,5 @@ def _user() -> str:
         return "unknown"
 
 
-__all__ = ["AddResult", "add", "checks_failed", "declared_expectations", "load_manifest"]
+__all__ = ["AddResult", "add", "checks_failed", "declared_expectations", "identical_version",
+           "load_manifest"]

@@ -44,7 +44,7 @@ def decode_record(where: str, data: bytes) -> DatasetVersion:
         raise _refused(label, "it is not a JSON object")
     name, version = body.get("dataset"), body.get("version")
     try:
-        check_name(name)  # type: ignore[arg-type]
+        check_name(name)
     except InvalidInput as exc:
         raise _refused(label, f"its dataset name {name!r} is not one keel accepts") from exc
     if type(version) is not int or version < 1:

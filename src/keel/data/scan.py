@@ -55,15 +55,17 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def scan(root: Path, listing: Listing | None = None, outside_links: bool = True
-         ) -> tuple[list[ScannedFile], bool]:
+def scan(root: Path, listing: Listing | None = None, outside_links: bool = True,
+         blob_store: str | None = None) -> tuple[list[ScannedFile], bool]:
     """Every regular file under ``root`` (or ``root`` itself), and whether it was one file.
 
     Symlinks are followed; a loop, a dangling link or an unreadable entry is
     an error naming the path. Without ``outside_links``, a symlink under
     ``root`` whose target resolves outside ``root`` is refused
     (:class:`UnsafePath`): ``add`` would otherwise version bytes from anywhere
-    on the machine (``/etc/passwd``). With ``listing``, also record every
+    on the machine (``/etc/passwd``); links into ``blob_store`` (the workspace's
+    own blobs, as ``checkout --link symlink`` makes them) are not outside. With
+    ``listing``, also record every
     folder's entries (files, sub-folders, skipped folders) with their stat keys, keyed
     by the folder's relative prefix ("" for the root, "sub/" below it): the
     working-folder index (``keel.data.index``) is built from it.
@@ -76,7 +78,8 @@ def scan(root: Path, listing: Listing | None = None, outside_links: bool = True
                             stat.S_IMODE(st.st_mode))], True
     found: list[ScannedFile] = []
     real = root.resolve()
-    walk = _Walk(found, listing, None if outside_links else str(real))
+    walk = _Walk(found, listing, None if outside_links else str(real),
+                 os.path.realpath(blob_store) if blob_store else None)
     walk.folder(real, "", {(st.st_dev, st.st_ino)})
     return found, False
 
@@ -96,10 +99,11 @@ class _Walk:
     """One recursive listing of a folder (see ``scan``)."""
 
     def __init__(self, found: list[ScannedFile], listing: Listing | None,
-                 boundary: str | None) -> None:
+                 boundary: str | None, blob_store: str | None = None) -> None:
         self.found = found
         self.listing = listing
         self.boundary = boundary  # the resolved root links must stay in; None: anywhere
+        self.blob_store = blob_store  # links into it are keel's own (checkout --link symlink)
 
     def folder(self, folder: Path, prefix: str, seen: set[tuple[int, int]]) -> None:
         try:
@@ -139,6 +143,8 @@ class _Walk:
     def _check_link(self, path: str) -> None:
         target = os.path.realpath(path)
         boundary = self.boundary or ""
+        if self.blob_store and target.startswith(self.blob_store.rstrip("/") + "/"):
+            return
         if target != boundary and not target.startswith(boundary.rstrip("/") + "/"):
             raise UnsafePath(f"{path} is a symlink to {target}, outside the folder being "
                              f"added ({boundary})",

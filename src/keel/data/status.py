@@ -1,18 +1,37 @@
-"""``keel data status``: what changed in the working copy since the latest version."""
+"""``keel data status``: what changed in a working folder since the version it holds.
+
+The version compared with is the one named (``wine@2``), or for a bare name
+(``wine``) the version last checked out or added at that folder
+(``keel.data.worktree``): after ``checkout wine@1`` the folder is compared
+with wine@1, not with the latest version. Without such a record, the latest.
+"""
 
 from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from keel.blobs.statcache import Key, entry_key
 from keel.data import index
 from keel.data.manifest import Manifest, ManifestDiff, ManifestEntry
 from keel.data.quick import quick_status
+from keel.data.ref import is_pinned
 from keel.data.scan import Listing, digests, gc_paused, scan
 from keel.data.version import get_version, load_manifest, source_path, stat_cache
+from keel.data.worktree import held_at
+from keel.entities import DatasetVersion
+from keel.errors import NotFound
 from keel.workspace import Workspace, resolve_workspace
+
+
+@dataclass(frozen=True)
+class FolderStatus(ManifestDiff):
+    """A :class:`ManifestDiff` of a working folder against ``version``, the version it
+    was compared with (the one checked out or added there, unless one was named)."""
+
+    version: DatasetVersion | None = None
 
 
 def working_manifest(ws: Workspace, path: Path) -> Manifest:
@@ -29,12 +48,33 @@ def working_manifest(ws: Workspace, path: Path) -> Manifest:
                                   for f in files), key=lambda e: e.path)), single)
 
 
-def status(ref: str, path: Path | None = None, ws: Workspace | None = None) -> ManifestDiff:
+def status(ref: str, path: Path | None = None, ws: Workspace | None = None) -> FolderStatus:
     """Files added, removed or modified at ``path`` (default: where the data was
-    added from) compared with the version ``ref`` names (default: latest)."""
+    added from) compared with the version ``ref`` names; for a bare name, the
+    version that folder holds (last checked out or added there), else the latest.
+    ``.version`` says which version that was."""
     ws = resolve_workspace(ws)
     version = get_version(ws, ref)
-    here = path or source_path(ws, version)
+    here = Path(path) if path is not None else source_path(ws, version)
+    version = _held(ws, ref, version, here)
+    diff = _compare(ws, version, here)
+    return FolderStatus(diff.added, diff.removed, diff.modified, version)
+
+
+def _held(ws: Workspace, ref: str, latest: DatasetVersion, here: Path) -> DatasetVersion:
+    """The version to compare ``here`` with (see the module docstring)."""
+    if is_pinned(ref):
+        return latest
+    held = held_at(ws, here, latest.dataset)
+    if held is None or held == latest.ref:
+        return latest
+    try:
+        return get_version(ws, held)
+    except NotFound:  # deleted since: the latest is the best guess
+        return latest
+
+
+def _compare(ws: Workspace, version: DatasetVersion, here: Path) -> ManifestDiff:
     # The working-folder index answers without the manifest or the stat cache
     # when it describes this version (see keel.data.index).
     with gc_paused():
