@@ -116,7 +116,7 @@ def test_dry_run_lists_exactly_the_unreferenced_blobs_and_gc_removes_them(
     kept = keel.download_artifacts(str(lived_in["keep"]), dst=tmp_path / "out")
     assert (kept / "shared.txt").read_bytes() == b"used by a live and a deleted run\n"
     model = keel.load_model("models:/bc@latest")
-    train, holdout = breast_cancer()
+    _train, holdout = breast_cancer()
     assert len(model.predict(holdout.drop(columns=["target", "region"]))) == len(holdout)
     keel.data.checkout(str(lived_in["first"]), tmp_path / "restored")
     assert (tmp_path / "restored" / "small.txt").read_bytes() == b"first version\n"
@@ -219,3 +219,21 @@ def test_a_remote_keeps_what_its_records_need(backend: str, tmp_path: Path) -> N
         assert pulled.versions == ("pushed@1",)
         keel.data.checkout("pushed@1", tmp_path / "back", ws=other)
     assert (tmp_path / "back" / "a.txt").read_bytes() == b"pushed\n"
+
+
+def test_data_delete_and_restore_from_the_command_line(backend: str, tmp_path: Path) -> None:
+    data = _write(tmp_path / "d" / "a.txt", b"one\n").parent
+    keel.data.add(data, "d")
+    _write(data / "a.txt", b"two\n")
+    keel.data.add(data, "d")
+    with keel.start_run() as run:
+        run.use_dataset("d@1")
+    refused = run_keel("data", "delete", "d@1")
+    assert refused.returncode == 1 and "lineage of 1 run" in refused.stderr
+    assert run_keel("data", "delete", "d@2").returncode == 0
+    assert [v.ref for v in keel.data.log("d")] == ["d@1"]
+    assert keel.data.get("d@latest").ref == "d@1"
+    with pytest.raises(NotFound, match="d@2 is deleted"):
+        keel.data.get("d@2")
+    assert run_keel("data", "restore", "d@2").returncode == 0
+    assert keel.data.get("d@latest").ref == "d@2"

@@ -46,7 +46,7 @@ def test_a_grid_sweep_records_every_trial_as_a_child_run(script: Path) -> None:
     report = _sweep("--parallel", "2")
     trials = report["trials"]
     assert len(trials) == 4
-    assert [t["params"] for t in trials][0] == {"lr": 0.01, "depth": 5}  # the best first
+    assert trials[0]["params"] == {"lr": 0.01, "depth": 5}  # the best first
     assert report["best_run_id"] == trials[0]["run_id"]
     statuses = {(t["params"]["lr"], t["params"]["depth"]): t["status"] for t in trials}
     assert statuses[(0.1, 5)] == "failed"  # recorded, not fatal
@@ -56,7 +56,7 @@ def test_a_grid_sweep_records_every_trial_as_a_child_run(script: Path) -> None:
         run = keel.get_run(trial["run_id"])
         assert run.parent_id == report["sweep_run_id"]
         assert run.params == {k: str(v) for k, v in trial["params"].items()}
-    assert keel.get_run(statuses and trials[-1]["run_id"]).status == "FAILED"
+    assert keel.get_run(trials[-1]["run_id"]).status == "FAILED"
 
 
 def test_the_same_sweep_runs_on_ray_and_records_the_same_trials(script: Path) -> None:
