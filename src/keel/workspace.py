@@ -31,7 +31,6 @@ from keel.config import (
 from keel.durability import MODES, PROCESS
 from keel.errors import InvalidInput
 from keel.store.protocol import Store
-from keel.store.sql_store import open_store
 
 
 @dataclass(eq=False)
@@ -47,7 +46,7 @@ class Workspace:
     """
 
     root: Path
-    store: Store
+    store_url: str  # where the metadata lives: KEEL_STORE, keel.toml, or .keel/keel.db
     blobs: BlobStore
     # Experiments by name, filled by the tracking API (see tracking/api.py).
     experiment_cache: dict[str, Any] = field(default_factory=dict)
@@ -63,6 +62,24 @@ class Workspace:
     # Guards the lazy set-up of the two fields above across threads.
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _scope: list[Any] = field(default_factory=list, repr=False)
+    _store: Store | None = field(default=None, repr=False)
+
+    @property
+    def store(self) -> Store:
+        """The metadata store, opened (and migrated) on first use.
+
+        Lazily, because opening it means importing SQLAlchemy (0.15-0.27 s here)
+        and a command answered from local caches (a no-change ``keel data
+        status``) needs none of it.
+        """
+        if self._store is None:
+            with self.lock:
+                if self._store is None:
+                    from keel.store.sql_store import open_store
+
+                    self._store = open_store(self.store_url, lock_dir=self.folder,
+                                             durability=self.durability)
+        return self._store
 
     @property
     def folder(self) -> Path:
@@ -90,7 +107,6 @@ class Workspace:
                                hint="use 'process' (survives a crash) or 'fsync' (survives a "
                                     "power loss too, slower)")
         (folder / "spool").mkdir(exist_ok=True)
-        opened = open_store(store_url, lock_dir=folder, durability=durability)
         # Options for an object store (endpoint_url for an S3-compatible server)
         # live in keel.toml's [blobs] table, beside its url, as for [remote].
         table = read_toml(root).get("blobs")
@@ -99,14 +115,10 @@ class Workspace:
         try:
             blob_store = BlobStore(blobs_url, **options)
         except (ValueError, ImportError) as exc:  # fsspec: unknown protocol, missing driver
-            opened.close()
             raise InvalidInput(f"cannot use {blobs_url!r} as the blob store: {exc}",
                                hint="set KEEL_BLOBS to a folder or an fsspec URL such as "
                                     "s3://bucket/prefix (pip install 'keel[s3]')") from exc
-        except BaseException:
-            opened.close()
-            raise
-        return cls(root=root, store=opened, blobs=blob_store, durability=durability)
+        return cls(root=root, store_url=store_url, blobs=blob_store, durability=durability)
 
     @property
     def lease_path(self) -> Path:
@@ -135,7 +147,9 @@ class Workspace:
         if self.writer is not None:
             self.writer.stop()
             self.writer = None
-        self.store.close()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
     def __enter__(self) -> Workspace:
         scope = context.using_workspace(self)

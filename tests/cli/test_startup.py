@@ -44,3 +44,30 @@ def test_import_keel_loads_no_heavy_library() -> None:
                         f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_a_no_change_data_status_opens_no_database(backend: str, tmp_path: object) -> None:
+    from pathlib import Path
+
+    import keel.data
+
+    folder = Path(str(tmp_path)) / "data"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"{i}.txt").write_text(str(i))
+    keel.data.add(folder, "small")
+    code = textwrap.dedent("""
+        import sys
+        sys.argv = ["keel", "data", "status", "small"]
+        from keel.cli.main import main
+        try:
+            main()
+        except SystemExit as exit_:
+            assert exit_.code in (0, None), exit_.code
+        print(",".join(m for m in ("sqlalchemy", "pandas", "numpy") if m in sys.modules),
+              file=sys.stderr)
+    """)
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    assert "up to date" in result.stdout
+    assert result.stderr.strip().splitlines()[-1:] in ([""], [])

@@ -32,9 +32,9 @@ def test_status_compares_with_the_version_checked_out_there(backend: str,
     keel.data.checkout("wine@1")
     status = keel.data.status("wine")
     assert not status.changed
-    assert status.version is not None and status.version.ref == "wine@1"
+    assert status.ref == "wine@1"
     against_latest = keel.data.status("wine@latest")  # a version named is that version
-    assert against_latest.version is not None and against_latest.version.ref == "wine@2"
+    assert against_latest.ref == "wine@2" and against_latest.version is not None
     assert against_latest.changed
 
 
@@ -49,7 +49,7 @@ def test_adding_what_an_older_version_holds_names_it_instead_of_a_duplicate(
     assert keel.data.status("wine").modified == ("white.txt",)  # against wine@1
     third = keel.data.add(data, "wine")
     assert (third.created, third.version.ref) == (True, "wine@3")
-    assert keel.data.status("wine").version.ref == "wine@3"  # type: ignore[union-attr]
+    assert keel.data.status("wine").ref == "wine@3"
 
 
 def test_status_of_another_folder_uses_what_was_checked_out_there(backend: str,

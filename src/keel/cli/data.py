@@ -85,7 +85,7 @@ def status(name: str = typer.Argument(..., help="dataset name (compares with the
     import keel.data
 
     changes = keel.data.status(name, path)
-    against = changes.version.ref if changes.version is not None else name
+    against = changes.ref or name
     if not changes.changed:
         console.print(Text(f"{against}: up to date, nothing changed."))
         return

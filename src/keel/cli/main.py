@@ -55,7 +55,9 @@ def init(path: Path = typer.Argument(Path("."), help="folder to hold .keel/")) -
     from keel.workspace import Workspace, init_workspace
 
     root = init_workspace(path)
-    Workspace.open(root).close()
+    ws = Workspace.open(root)
+    ws.store  # noqa: B018 - opening it creates and migrates the database now
+    ws.close()
     console.print(f"Initialised keel workspace in [bold]{root / '.keel'}[/]")
 
 

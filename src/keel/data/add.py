@@ -101,7 +101,7 @@ def add(path: str | Path, name: str, message: str = "", check: bool = False,
         same = identical_version(ws, name, manifest_digest)
         if same is not None:
             _save_index(ws, Path(path), top, manifest_digest, listing, keys, found, racy_from)
-            remember(ws, Path(path), same.ref)
+            remember(ws, Path(path), same.ref, same.manifest_digest)
             return AddResult(same, False, reports)
         fields = {
             "manifest_digest": manifest_digest, "files": len(files), "bytes": manifest.total_bytes,
@@ -114,7 +114,7 @@ def add(path: str | Path, name: str, message: str = "", check: bool = False,
         }
         version = ws.store.add_dataset_version(name, fields)
         _save_index(ws, Path(path), top, manifest_digest, listing, keys, found, racy_from)
-        remember(ws, Path(path), version.ref)
+        remember(ws, Path(path), version.ref, version.manifest_digest)
         return AddResult(version, True, reports)
 
 

@@ -104,7 +104,7 @@ def checkout(ref: str, dest: str | Path | None = None, force: bool = False,
         kind = _reflink_if_possible(ws, wanted_link, kind, sources, plan, base_dir)
         _write(into, sources, plan, root, target.single, kind, set(on_disk), progress,
                version)
-    remember(ws, root, version.ref)
+    remember(ws, root, version.ref, version.manifest_digest)
     return CheckoutResult(version, root, tuple(e.path for e in plan.write), tuple(plan.stale),
                           len(target.entries) - len(plan.write), kind)
 

@@ -17,10 +17,10 @@ from keel.blobs.statcache import Key, entry_key
 from keel.data import index
 from keel.data.manifest import Manifest, ManifestDiff, ManifestEntry
 from keel.data.quick import quick_status
-from keel.data.ref import is_pinned
+from keel.data.ref import is_pinned, parse_ref
 from keel.data.scan import Listing, digests, gc_paused, scan
 from keel.data.version import get_version, load_manifest, source_path, stat_cache
-from keel.data.worktree import held_at
+from keel.data.worktree import folders_of, held, held_at
 from keel.entities import DatasetVersion
 from keel.errors import NotFound
 from keel.workspace import Workspace, resolve_workspace
@@ -28,10 +28,13 @@ from keel.workspace import Workspace, resolve_workspace
 
 @dataclass(frozen=True)
 class FolderStatus(ManifestDiff):
-    """A :class:`ManifestDiff` of a working folder against ``version``, the version it
-    was compared with (the one checked out or added there, unless one was named)."""
+    """A :class:`ManifestDiff` of a working folder against the version it was
+    compared with (the one checked out or added there, unless one was named):
+    ``ref`` names it; ``version`` is its record when it was read from the store
+    (None when the folder's record and index answered alone)."""
 
     version: DatasetVersion | None = None
+    ref: str = ""
 
 
 def working_manifest(ws: Workspace, path: Path) -> Manifest:
@@ -54,11 +57,39 @@ def status(ref: str, path: Path | None = None, ws: Workspace | None = None) -> F
     version that folder holds (last checked out or added there), else the latest.
     ``.version`` says which version that was."""
     ws = resolve_workspace(ws)
+    found = _from_record(ws, ref, path)
+    if found is not None:
+        return found
     version = get_version(ws, ref)
     here = Path(path) if path is not None else source_path(ws, version)
     version = _held(ws, ref, version, here)
     diff = _compare(ws, version, here)
-    return FolderStatus(diff.added, diff.removed, diff.modified, version)
+    return FolderStatus(diff.added, diff.removed, diff.modified, version, version.ref)
+
+
+def _from_record(ws: Workspace, ref: str, path: Path | None) -> FolderStatus | None:
+    """The no-store answer: the folder's record names the version it holds and its
+    manifest digest, and the working-folder index tied to that digest says what
+    changed. None (and the store is asked) when any of that is missing: a named
+    version, no record or several folders for the dataset, no usable index."""
+    if is_pinned(ref):
+        return None
+    name = parse_ref(ref).name
+    if path is not None:
+        record = held(ws, Path(path), name)
+        folder = Path(path)
+    else:
+        candidates = folders_of(ws, name)
+        if len(candidates) != 1:
+            return None
+        folder, record = candidates[0]
+    if record is None or record.manifest is None:
+        return None
+    with gc_paused():
+        diff = quick_status(ws, folder, record.manifest)
+    if diff is None:
+        return None
+    return FolderStatus(diff.added, diff.removed, diff.modified, None, record.ref)
 
 
 def _held(ws: Workspace, ref: str, latest: DatasetVersion, here: Path) -> DatasetVersion:

@@ -10,9 +10,13 @@ latest one (after ``checkout wine@1`` the folder is wine@1, and a bare
 may replace without losing edits.
 
 One small JSON file, ``.keel/cache/checkouts.json``: resolved folder path
--> ``name@N``. It describes this machine's folders, so it is a cache beside
-the stat cache, not metadata in the store. Writes replace it atomically;
-two processes racing lose at most one record, which only costs the next
+-> ``{"ref": "name@N", "manifest": digest}`` (a bare ``"name@N"`` in files
+written before the digest was kept). With the digest, a no-change
+``status`` needs neither the store nor the manifest: the working-folder
+index, tied to that digest, answers alone (no database driver is loaded).
+It describes this machine's folders, so it is a cache beside the stat
+cache, not metadata in the store. Writes replace it atomically; two
+processes racing lose at most one record, which only costs the next
 ``status`` of that folder a comparison with the latest version.
 """
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from keel.workspace import Workspace
@@ -34,35 +39,67 @@ def _key(folder: Path) -> str:
     return str(folder.absolute())
 
 
-def _read(ws: Workspace) -> dict[str, str]:
+@dataclass(frozen=True)
+class Held:
+    """The version a folder holds: its reference and, when recorded, its manifest."""
+
+    ref: str
+    manifest: str | None = None
+
+    @property
+    def dataset(self) -> str:
+        return self.ref.partition("@")[0]
+
+
+def _read(ws: Workspace) -> dict[str, Held]:
     try:
         data = json.loads(_file(ws).read_text())
     except (OSError, ValueError):
         return {}
-    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)} \
-        if isinstance(data, dict) else {}
+    found: dict[str, Held] = {}
+    for key, value in (data.items() if isinstance(data, dict) else ()):
+        if isinstance(value, str):
+            found[key] = Held(value)
+        elif isinstance(value, dict) and isinstance(value.get("ref"), str):
+            manifest = value.get("manifest")
+            found[key] = Held(value["ref"], manifest if isinstance(manifest, str) else None)
+    return found
+
+
+def held(ws: Workspace, folder: Path, dataset: str | None = None) -> Held | None:
+    """What ``folder`` holds; None if nothing is recorded (or, with ``dataset``, if
+    the folder holds another dataset)."""
+    found = _read(ws).get(_key(folder))
+    if found is None or (dataset is not None and found.dataset != dataset):
+        return None
+    return found
 
 
 def held_at(ws: Workspace, folder: Path, dataset: str | None = None) -> str | None:
-    """The ``name@N`` last checked out or added at ``folder``; None if none is
-    recorded (or, with ``dataset``, if the folder holds another dataset)."""
-    ref = _read(ws).get(_key(folder))
-    if ref is None or (dataset is not None and ref.partition("@")[0] != dataset):
-        return None
-    return ref
+    """The ``name@N`` last checked out or added at ``folder``, or None."""
+    found = held(ws, folder, dataset)
+    return found.ref if found else None
 
 
-def remember(ws: Workspace, folder: Path, ref: str) -> None:
-    """Record that ``folder`` now holds version ``ref``."""
+def folders_of(ws: Workspace, dataset: str) -> list[tuple[Path, Held]]:
+    """Every recorded folder holding a version of ``dataset``."""
+    return [(Path(k), v) for k, v in _read(ws).items() if v.dataset == dataset]
+
+
+def remember(ws: Workspace, folder: Path, ref: str, manifest: str | None = None) -> None:
+    """Record that ``folder`` now holds version ``ref`` (with its manifest digest)."""
     state = _read(ws)
-    if state.get(_key(folder)) == ref:
+    entry = Held(ref, manifest)
+    if state.get(_key(folder)) == entry:
         return
-    state[_key(folder)] = ref
+    state[_key(folder)] = entry
     path = _file(ws)
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}")
+    body = {k: ({"ref": v.ref, "manifest": v.manifest} if v.manifest else v.ref)
+            for k, v in state.items()}
     try:
-        temp.write_text(json.dumps(state, indent=1))
+        temp.write_text(json.dumps(body, indent=1))
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)

@@ -21,8 +21,10 @@ def workspace(ws: Workspace | None = None, create: bool = False) -> Workspace:
     if not ws.recovered:
         with ws.lock:
             if not ws.recovered:
-                # Data logged before a crash reaches the store unasked.
-                ws.recovered_runs = recover(ws)
+                # Data logged before a crash reaches the store unasked. Without
+                # spool files there is nothing to do, and the store stays closed.
+                if any(ws.spool_dir.glob("*.spool")):
+                    ws.recovered_runs = recover(ws)
                 ws.recovered = True
     return ws
 
