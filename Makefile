@@ -37,6 +37,7 @@ bench: $(VENV)/.installed-base
 	$(BIN)/python bench/tracking.py
 	$(BIN)/python bench/data.py
 	$(BIN)/python bench/models.py
+	$(BIN)/python bench/pipelines.py
 
 # Every benchmark on small sizes: proves they still run (CI), measures nothing.
 bench-quick: $(VENV)/.installed-base
@@ -44,6 +45,7 @@ bench-quick: $(VENV)/.installed-base
 	$(BIN)/python bench/tracking.py --quick
 	$(BIN)/python bench/data.py --quick
 	$(BIN)/python bench/models.py --quick
+	$(BIN)/python bench/pipelines.py --quick
 
 # Each extra must resolve with plain pip, without the lock (what users run).
 EXTRAS := s3 postgres ray onnx dev

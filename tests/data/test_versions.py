@@ -168,17 +168,26 @@ def test_dangling_symlink_is_refused(backend: str, tmp_path: Path) -> None:
 def test_unreadable_file_is_refused(backend: str, tmp_path: Path,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     import builtins
+    import os
 
     data = write(tmp_path / "d", {"a": "1", "secret": "s"})
-    real_open = builtins.open
+    real_open, real_os_open = builtins.open, os.open
 
-    def no_permission(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def denied(path: object) -> None:
         # chmod 000 does not stop root (CI runs as root), so deny the read here.
         if str(path).endswith("/secret"):
             raise PermissionError(13, "Permission denied", str(path))
+
+    def no_permission(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        denied(path)
         return real_open(path, *args, **kwargs)
 
+    def no_permission_os(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        denied(path)
+        return real_os_open(path, *args, **kwargs)
+
     monkeypatch.setattr(builtins, "open", no_permission)
+    monkeypatch.setattr(os, "open", no_permission_os)
     with pytest.raises(InvalidInput, match=r"cannot read .*secret: Permission denied"):
         keel.data.add(data, "raw")
     monkeypatch.undo()
@@ -210,9 +219,10 @@ class GrowsWhileRead:
 def test_file_changing_while_hashed_is_never_given_a_wrong_digest(
         backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import builtins
+    import os
 
     data = write(tmp_path / "d", {"a": "stable", "b": "moving"})
-    real_open = builtins.open
+    real_open, real_read = builtins.open, os.read
 
     def open_growing(path, *args, **kwargs):  # type: ignore[no-untyped-def]
         handle = real_open(path, *args, **kwargs)
@@ -220,7 +230,16 @@ def test_file_changing_while_hashed_is_never_given_a_wrong_digest(
             return GrowsWhileRead(handle, path)
         return handle
 
+    def read_growing(fd: int, size: int) -> bytes:
+        # Another process appends to the file during every read of it.
+        target = os.readlink(f"/proc/self/fd/{fd}")
+        if target.endswith("/d/b"):
+            with real_open(target, "a") as writer:
+                writer.write("+")
+        return real_read(fd, size)
+
     monkeypatch.setattr(builtins, "open", open_growing)
+    monkeypatch.setattr(os, "read", read_growing)
     with pytest.raises(InvalidInput, match="kept changing"):
         keel.data.add(data, "raw")
     monkeypatch.undo()

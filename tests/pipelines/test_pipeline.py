@@ -170,18 +170,25 @@ def test_a_dataset_version_is_an_input(backend: str, tmp_path: Path) -> None:
         @keel.step
         def total(folder):
             return int(pd.read_csv(f"{folder}/rows.csv")["x"].sum())
+        @keel.step
+        def double(value):
+            return value * 2
         @keel.pipeline
         def sums():
-            return total(keel.dataset("rows@latest"))
+            return double(total(keel.dataset("rows@latest")))
     '''))
     first = json.loads(run_keel("pipeline", "run", "p.py", "--json").stdout)
     run_id = first[0]["run_id"]
     links = session.workspace().store.datasets_of_run(run_id)
     assert [(v.ref, role) for v, role in links] == [("rows@1", "input")]
+    # The downstream step reads no dataset itself; its lineage reaches it through total.
+    import keel.models as km
+    found = km.lineage(first[1]["run_id"])
+    assert [(d["ref"], d["via_run"]) for d in found["datasets"]] == [("rows@1", run_id)]
     (data / "rows.csv").write_text("x\n1\n2\n3\n4\n")
     keel.data.add(data, "rows")
     status = json.loads(run_keel("pipeline", "status", "p.py", "--json").stdout)
-    assert status[0]["state"] == "stale"
+    assert status[0]["state"] == "stale" and status[1]["state"] == "stale"
     assert "dataset rows@latest = rows@2" in status[0]["reason"]
 
 

@@ -66,7 +66,7 @@ def render(found: dict[str, Any]) -> Tree:
     branch.add(f"metrics: {markup_text(metrics[:300]) or '-'}")
     data = branch.add("data")
     for d in found.get("datasets", []):
-        via = " (read by the parent sweep)" if d.get("via_parent") else ""
+        via = f" (via run {d['via_run'][:12]})" if d.get("via_run") else ""
         data.add(f"{d['ref']} {d['role']}, manifest {d['manifest_digest'][:12]}{via}")
     if not found.get("datasets"):
         data.add("no dataset versions recorded")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import os
 import stat
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext, suppress
@@ -27,6 +28,13 @@ from keel.errors import InvalidInput, NotFound, UnsafePath
 
 SKIPPED_DIRS = {".keel", ".git"}
 RETRIES = 3
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+# Small files are read on the calling thread while that is fast (the page cache
+# holds them: ~6 us a file), and on a pool once it is slow (a disk to wait for):
+# with 2 threads, warm reads of 20,000 x 4 KiB took 0.27 s against 0.12 s on
+# one, the GIL passing back and forth, while cold reads overlap their waits.
+INLINE_US_PER_FILE = 40.0
+PROBE_FILES = 512
 # Threads for small files, one per core: on 2 cores, 20,000 x 4 KiB files add in
 # 4.7 s with 2 threads against 6.1 s with 8 (creating files contends in the kernel).
 WORKERS = max(2, os.cpu_count() or 1)
@@ -155,11 +163,15 @@ class _Walk:
 
 def _read_stable(file: ScannedFile) -> tuple[bytes, Key]:
     """The file's bytes, read while its size and mtime stayed put."""
-    # Usual case, one fstat: the file still has the stat key the scan saw.
+    # Usual case, one fstat: the file still has the stat key the scan saw. Raw
+    # os calls: a Python file object costs ~5 us more per file (0.1 s of 20,000).
     try:
-        with open(file.abspath, "rb") as handle:
-            data = handle.read()
-            after = stat_key(os.fstat(handle.fileno()))
+        fd = os.open(file.abspath, _READ_FLAGS)
+        try:
+            data = os.read(fd, file.key[2] + 1)  # one byte more: a file that grew is seen
+            after = stat_key(os.fstat(fd))
+        finally:
+            os.close(fd)
         if after == file.key and len(data) == after[2]:
             return data, after
     except OSError:
@@ -228,14 +240,23 @@ def digests(files: list[ScannedFile], cache: StatCache, blobs: BlobStore | None 
     packing = blobs is not None and blobs.packs is not None
     with blobs.pack_writer() if packing else nullcontext() as pack:  # type: ignore[union-attr]
         def work(chunk: list[ScannedFile]) -> list[tuple[ScannedFile, str, Key]]:
-            return [_ingest(f, blobs, progress, pack) for f in chunk]
+            done = [_ingest(f, blobs, pack) for f in chunk]
+            progress.advance(sum(f.key[2] for f in chunk))  # once a chunk: a bar redraw
+            return done                                      # per file costs ~5 us
 
         small = [f for f in todo if f.key[2] < MULTITHREAD_BYTES]
-        # Chunks of 256 files per task: one task per file spent more time in
-        # the executor's bookkeeping than in reading and hashing 4 KiB.
-        chunks = [small[i:i + 256] for i in range(0, len(small), 256)]
-        with ThreadPoolExecutor(WORKERS) as pool:
-            fresh = [item for done in pool.map(work, chunks) for item in done]
+        started = time.perf_counter()
+        fresh = work(small[:PROBE_FILES])
+        per_file_us = (time.perf_counter() - started) * 1e6 / max(1, len(fresh))
+        rest = small[PROBE_FILES:]
+        if per_file_us <= INLINE_US_PER_FILE:
+            fresh += work(rest)
+        else:
+            # Chunks of 256 files per task: one task per file spent more time in
+            # the executor's bookkeeping than in reading and hashing 4 KiB.
+            chunks = [rest[i:i + 256] for i in range(0, len(rest), 256)]
+            with ThreadPoolExecutor(WORKERS) as pool:
+                fresh += [item for done in pool.map(work, chunks) for item in done]
         fresh += work([f for f in todo if f.key[2] >= MULTITHREAD_BYTES])
     progress.done()
     for f, digest, _key in fresh:
@@ -247,7 +268,7 @@ def digests(files: list[ScannedFile], cache: StatCache, blobs: BlobStore | None 
     return result
 
 
-def _ingest(file: ScannedFile, blobs: BlobStore | None, progress: Progress,
+def _ingest(file: ScannedFile, blobs: BlobStore | None,
             pack: PackWriter | None = None) -> tuple[ScannedFile, str, Key]:
     if file.key[2] >= MULTITHREAD_BYTES:
         if blobs is not None and blobs.local:
@@ -267,5 +288,4 @@ def _ingest(file: ScannedFile, blobs: BlobStore | None, progress: Progress,
                 pack.add(data, digest)
         elif blobs is not None and not blobs.exists(digest):
             blobs.put_bytes(data, digest)
-    progress.advance(key[2])
     return file, digest, key

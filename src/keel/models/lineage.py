@@ -72,19 +72,19 @@ def _classify(reference: str, ws: Workspace) -> tuple[str, str]:
 
 
 def _run_lineage(run_id: str, ws: Workspace) -> dict[str, Any]:
+    from keel.tracking.lineage import datasets_in_lineage
+
     run = ws.store.get_run(run_id)
-    datasets = ws.store.datasets_of_run(run.id)
-    inherited = False
-    if not datasets and run.parent_id:  # a sweep's child reads what its parent read
-        datasets = ws.store.datasets_of_run(run.parent_id)
-        inherited = bool(datasets)
+    links = datasets_in_lineage(ws.store, run.id)  # its own, or its nearest ancestors'
     artifacts = {a.path: a.digest for a in ws.store.list_artifacts(run.id)}
     return {
         "run": _run_summary(run),
         "parent_run": run.parent_id,
-        "datasets": [{"ref": v.ref, "role": role, "manifest_digest": v.manifest_digest,
-                      "files": v.files, "bytes": v.bytes, "via_parent": inherited}
-                     for v, role in datasets],
+        "datasets": [{"ref": link.version.ref, "role": link.role,
+                      "manifest_digest": link.version.manifest_digest,
+                      "files": link.version.files, "bytes": link.version.bytes,
+                      "via_parent": link.via is not None, "via_run": link.via}
+                     for link in links],
         "code": {"commit": run.tags.get("keel.git.commit"),
                  "branch": run.tags.get("keel.git.branch"),
                  "remote": run.tags.get("keel.git.remote"),

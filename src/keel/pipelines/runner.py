@@ -56,6 +56,16 @@ class PipelineResult:
     def to_list(self) -> list[dict[str, Any]]:
         return [{"step": s.step, "status": s.status, "run_id": s.run_id} for s in self.steps]
 
+    def output(self, step: str, ws: Workspace) -> Any:
+        """What ``step`` returned (ran or cached), loaded from the blob store."""
+        from keel.pipelines.outputs import load_output
+
+        found = next((s for s in self.steps if s.step == step), None)
+        if found is None or found.outputs is None:
+            raise InvalidInput(f"step {step!r} has no output in this run",
+                               hint="it failed, was skipped, or is not a step of the pipeline")
+        return load_output(found.outputs["value"], ws.blobs)
+
 
 @dataclass
 class Decision:

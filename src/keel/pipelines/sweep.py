@@ -95,7 +95,8 @@ def sweep(target: Callable[..., Any] | str, grid: dict[str, list[Any]] | list[st
     runner = make_executor(executor, parallel, address)
     spec_of = WorkspaceSpec.of(ws)
     result: SweepResult
-    with start_run(experiment=name, name=f"sweep {name}", ws=ws, nested=False,
+    # Nested: a sweep run inside a pipeline step is that step's child.
+    with start_run(experiment=name, name=f"sweep {name}", ws=ws,
                    tags={"keel.kind": "sweep", "keel.sweep.metric": metric or "",
                          "keel.sweep.mode": mode, "keel.sweep.trials": str(len(params_list)),
                          "keel.sweep.executor": runner.name}) as parent:

@@ -299,13 +299,15 @@ class ActiveRun:
 
     def _lineage(self, stored: Run) -> dict[str, Any]:
         """Where a model logged now comes from, written into its manifest."""
-        used = self.workspace.store.datasets_of_run(self.id)
-        if not used and self.parent_id:  # a sweep's children read the parent's data
-            used = self.workspace.store.datasets_of_run(self.parent_id)
+        from keel.tracking.lineage import datasets_in_lineage
+
+        used = datasets_in_lineage(self.workspace.store, self.id)
         return {"run_id": self.id, "experiment": self.experiment,
                 "params": dict(stored.params),
-                "datasets": [{"ref": v.ref, "manifest_digest": v.manifest_digest,
-                              "role": role} for v, role in used],
+                "datasets": [{"ref": link.version.ref,
+                              "manifest_digest": link.version.manifest_digest,
+                              "role": link.role, **({"via_run": link.via} if link.via else {})}
+                             for link in used],
                 "git_commit": stored.tags.get("keel.git.commit"),
                 "git_dirty": stored.tags.get("keel.git.status") == "dirty",
                 "python": stored.tags.get("keel.python")}
