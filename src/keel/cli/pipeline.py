@@ -82,7 +82,8 @@ def run(target: str = TARGET, param: list[str] = PARAM,
         for s in result.steps:
             extra = f"  {s.reason}" if s.reason and s.status != "ran" else ""
             typer.echo(f"{s.step:<{width}}  {s.status:<7}  {s.run_id or '-'}{extra}")
-        typer.echo(f"pipeline run {result.run_id}")
+        typer.echo(f"pipeline run {result.run_id}" if result.run_id else
+                   "every step cached: nothing to run, no run recorded")
     for s in result.steps:  # on stderr either way: --json output stays a clean list
         if s.error:
             typer.echo(f"{s.step}: {s.error.strip().splitlines()[0]}", err=True)

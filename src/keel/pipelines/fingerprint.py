@@ -10,14 +10,13 @@ so comments count: a key is cheap to miss and never wrong to miss.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import importlib.metadata
 import inspect
 import json
 import math
 import os
 import sys
-import sysconfig
 import textwrap
 import types
 from collections.abc import Callable
@@ -25,9 +24,17 @@ from typing import Any
 
 from keel.errors import InvalidInput
 
-_INSTALLED = tuple(os.path.realpath(p) for p in
-                   {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"],
-                    sysconfig.get_paths()["stdlib"], sys.prefix, sys.base_prefix})
+
+@functools.cache
+def _installed() -> tuple[str, ...]:
+    """Where installed packages and the standard library live (not project code).
+    Computed on first use: sysconfig costs ~15 ms to import and read."""
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    return tuple(os.path.realpath(p) for p in
+                 {paths["purelib"], paths["platlib"], paths["stdlib"], sys.prefix,
+                  sys.base_prefix})
 
 
 def digest_text(*parts: str) -> str:
@@ -89,7 +96,7 @@ def _project_local(fn: types.FunctionType) -> bool:
     if not path:
         return fn.__module__ == "__main__"
     real = os.path.realpath(path)
-    return not real.startswith(_INSTALLED)
+    return not real.startswith(_installed())
 
 
 def params_digest(params: dict[str, Any]) -> str:
@@ -118,6 +125,8 @@ def check_param(step: str, name: str, value: Any) -> Any:
 
 def env_digest(packages: tuple[str, ...]) -> dict[str, str]:
     """The installed version of each declared distribution (``env=["scikit-learn"]``)."""
+    import importlib.metadata  # ~30 ms: only for steps that declare an environment
+
     versions = {}
     for name in packages:
         try:

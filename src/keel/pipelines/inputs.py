@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from keel.data.ref import parse_ref
-
 
 @dataclass(frozen=True)
 class DatasetInput:
@@ -17,6 +15,10 @@ class DatasetInput:
     ref: str
 
     def __post_init__(self) -> None:
+        # Imported here: keel.data loads its verbs (~45 ms), and a pipeline that
+        # reads no dataset should not pay for it on every no-change run.
+        from keel.data.ref import parse_ref
+
         parse_ref(self.ref)  # a bad reference fails when the pipeline is defined
 
 

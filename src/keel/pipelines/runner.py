@@ -43,7 +43,7 @@ class PipelineResult:
     """What a pipeline run did: one outcome per step, in graph order."""
 
     pipeline: str
-    run_id: str
+    run_id: str   # "" when every step was cached: nothing ran, nothing was recorded
     steps: list[StepOutcome] = field(default_factory=list)
 
     @property
@@ -112,9 +112,12 @@ def decide(node: Node, done: dict[str, StepOutcome], records: dict[str, Any],
 def run_pipeline(graph: Graph, params: dict[str, Any], ws: Workspace,
                  executor: Executor | None = None, only: tuple[str, ...] = (),
                  force: tuple[str, ...] = (), experiment: str | None = None) -> PipelineResult:
-    """Run ``graph`` (traced with ``params``) in ``ws``; see the module docstring."""
-    from keel.tracking.api import start_run
+    """Run ``graph`` (traced with ``params``) in ``ws``; see the module docstring.
 
+    The pipeline's own run is started when the first step has to execute: a
+    re-run where every step is cached records nothing and returns a result
+    whose ``run_id`` is None (what ``dvc repro`` does when nothing changed).
+    """
     executor = executor or InlineExecutor()
     for name in (*only, *force):
         graph.node(name)  # an unknown name is refused before anything runs
@@ -123,16 +126,15 @@ def run_pipeline(graph: Graph, params: dict[str, Any], ws: Workspace,
     spec = WorkspaceSpec.of(ws)
     done: dict[str, StepOutcome] = {}
     records: dict[str, Any] = {}
-    with start_run(experiment=experiment or graph.pipeline, name=graph.pipeline, ws=ws,
-                   nested=False, params={k: str(v) for k, v in params.items()},
-                   tags={"keel.kind": "pipeline", "keel.pipeline": graph.pipeline}) as prun:
+    parent = _ParentRun(graph.pipeline, experiment or graph.pipeline, params, ws)
+    try:
         pending = list(graph.nodes)
         running: dict[cf.Future[StepOutcome], Node] = {}
         while pending or running:
             for node in [n for n in pending if all(u.name in done for u in n.upstream)]:
                 pending.remove(node)
                 outcome = _start(node, done, records, ws, graph.pipeline, node.name in forced,
-                                 only, prun.id, experiment or graph.pipeline, cwd, spec,
+                                 only, parent, experiment or graph.pipeline, cwd, spec,
                                  executor, running)
                 if outcome is not None:
                     done[node.name] = outcome
@@ -143,17 +145,57 @@ def run_pipeline(graph: Graph, params: dict[str, Any], ws: Workspace,
                     done[node.name] = _outcome(future, node)
                     if done[node.name].status == RAN:
                         records[node.name] = done[node.name].outputs
-        result = PipelineResult(graph.pipeline, prun.id, [done[n.name] for n in graph.nodes])
-        prun.log_dict({"steps": [s.to_dict() for s in result.steps]}, "pipeline.json")
-        if not result.ok:
-            failed = [s.step for s in result.steps if s.status == FAILED]
-            prun.end("FAILED", f"step(s) failed: {', '.join(failed)}")
+        result = PipelineResult(graph.pipeline, parent.run_id or "",
+                                [done[n.name] for n in graph.nodes])
+        parent.finish(result)
+    except BaseException as exc:
+        parent.abandon(exc)
+        raise
     return result
 
 
+class _ParentRun:
+    """The pipeline's run, started on first need (see ``run_pipeline``)."""
+
+    def __init__(self, pipeline: str, experiment: str, params: dict[str, Any],
+                 ws: Workspace) -> None:
+        self.pipeline, self.experiment, self.params, self.ws = pipeline, experiment, params, ws
+        self.run: Any = None
+
+    @property
+    def run_id(self) -> str | None:
+        return self.run.id if self.run is not None else None
+
+    def start(self) -> str:
+        if self.run is None:
+            from keel.tracking.api import start_run
+
+            self.run = start_run(experiment=self.experiment, name=self.pipeline, ws=self.ws,
+                                 nested=False, params={k: str(v) for k, v in self.params.items()},
+                                 tags={"keel.kind": "pipeline", "keel.pipeline": self.pipeline})
+        return str(self.run.id)
+
+    def finish(self, result: PipelineResult) -> None:
+        if self.run is None:
+            return
+        self.run.log_dict({"steps": [s.to_dict() for s in result.steps]}, "pipeline.json")
+        if result.ok:
+            self.run.end("FINISHED")
+        else:
+            failed = [s.step for s in result.steps if s.status == FAILED]
+            self.run.end("FAILED", f"step(s) failed: {', '.join(failed)}")
+
+    def abandon(self, exc: BaseException) -> None:
+        if self.run is not None and not self.run.ended:
+            interrupted = isinstance(exc, KeyboardInterrupt)
+            self.run.end("KILLED" if interrupted else "FAILED",
+                         "interrupted (KeyboardInterrupt)" if interrupted
+                         else f"{type(exc).__name__}: {exc}")
+
+
 def _start(node: Node, done: dict[str, StepOutcome], records: dict[str, Any], ws: Workspace,
-           pipeline: str, forced: bool, only: tuple[str, ...], parent: str, experiment: str,
-           cwd: str, spec: WorkspaceSpec, executor: Executor,
+           pipeline: str, forced: bool, only: tuple[str, ...], parent: _ParentRun,
+           experiment: str, cwd: str, spec: WorkspaceSpec, executor: Executor,
            running: dict[cf.Future[StepOutcome], Node]) -> StepOutcome | None:
     """Decide ``node``; submit it (returns None) or return its outcome at once."""
     blocked = [u.name for u in node.upstream if done[u.name].status not in (RAN, CACHED)]
@@ -169,7 +211,7 @@ def _start(node: Node, done: dict[str, StepOutcome], records: dict[str, Any], ws
         return StepOutcome(node.name, NOT_RUN, reason=decision.reason)
     assert decision.key is not None
     task = StepTask(pipeline, experiment, node, decision.inputs, decision.key.key,
-                    decision.key.components, parent, cwd)
+                    decision.key.components, parent.start(), cwd)
     if isinstance(executor, InlineExecutor):
         future = executor.submit(execute, task, ws)
     else:
