@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from keel.pipelines.pipeline import pipeline
     from keel.pipelines.step import step
     from keel.pipelines.sweep import sweep
+    from keel.serving.inference_log import inference_log
     from keel.tracking.api import (
         active_run,
         create_experiment,
@@ -62,6 +63,7 @@ _LAZY = {
     "ActiveRun": "keel.tracking.run",
     **dict.fromkeys(("step", "pipeline", "dataset", "sweep"), "keel.pipelines"),
     "Workspace": "keel.workspace",
+    "inference_log": "keel.serving.inference_log",
     "use_workspace": "keel.workspace",
     **dict.fromkeys((
         "active_run", "create_experiment", "delete_run", "download_artifacts", "end_run",
@@ -70,7 +72,7 @@ _LAZY = {
         "log_params", "log_text", "params", "recover", "restore_run", "search_runs", "set_tag",
         "set_tags", "start_run", "use_dataset"), "keel.tracking.api"),
 }
-_SUBPACKAGES = ("data", "models", "packaging", "pipelines", "gc")
+_SUBPACKAGES = ("data", "models", "packaging", "pipelines", "gc", "serving")
 
 
 def load_model(uri: str, trust: bool = False, trusted_types: tuple[str, ...] = (),
@@ -124,6 +126,7 @@ __all__ = [
     "get_experiment",
     "get_metric_history",
     "get_run",
+    "inference_log",
     "list_artifacts",
     "load_model",
     "log_artifact",

@@ -210,3 +210,50 @@ class StepRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A named traffic policy over model versions (see ``keel.serving.policy``)."""
+
+    name: str
+    spec: dict[str, Any]
+    revision: int
+    created_at: int
+    updated_at: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DeploymentEvent:
+    """One change of a deployment: by whom, why, and the figures behind it."""
+
+    id: int
+    deployment: str
+    action: str
+    revision: int
+    spec: dict[str, Any]
+    user: str
+    time: int
+    reason: str
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class VersionStats:
+    """Live figures of one model version in one deployment, summed over workers."""
+
+    version: str
+    role: str
+    requests: int
+    errors: int
+    latency: list[int]          # counts per latency bucket (keel.serving.stats)
+    predictions: dict[str, int]  # counts per predicted value (or value bucket)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -15,14 +15,27 @@ console = Console()
 
 
 def lineage(reference: str = typer.Argument(..., help="models:/churn@champion, churn/3, "
-                                                       "runs:/<id>/model, a run id, or "
-                                                       "a dataset version NAME@N"),
+                                                       "runs:/<id>/model, a run id, a "
+                                                       "dataset version NAME@N, or a "
+                                                       "prediction's request id"),
             as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
-    """The chain: model version -> run -> params, metrics -> data -> commit -> environment."""
+    """The chain: (prediction ->) model version -> run -> params, metrics -> data -> commit
+    -> environment."""
     from keel.cli.workspace import workspace
+    from keel.errors import NotFound
     from keel.models.lineage import lineage as build
 
-    found = build(reference, workspace())
+    ws = workspace()
+    try:
+        found = build(reference, ws)
+    except NotFound as exc:
+        from keel.serving.lineage import request_lineage
+
+        try:
+            found = request_lineage(reference, ws)
+        except NotFound:
+            raise NotFound(f"{reference!r} is not a model, run, dataset version or request id "
+                           "keel knows", hint=exc.hint) from None
     if as_json:
         typer.echo(json.dumps(found, indent=2, default=str))
         return
@@ -31,6 +44,8 @@ def lineage(reference: str = typer.Argument(..., help="models:/churn@champion, c
 
 def render(found: dict[str, Any]) -> Tree:
     """The lineage as a Rich tree, root first."""
+    if found["kind"] == "prediction":
+        return _prediction(found)
     if found["kind"] == "dataset":
         d = found["dataset"]
         root = Tree(f"[bold]dataset {d['ref']}[/] ({d['files']} files, {d['bytes']:,} bytes, "
@@ -81,4 +96,23 @@ def render(found: dict[str, Any]) -> Tree:
                f"{env.get('host')}; packages in artifact {env.get('packages_artifact') or '-'}")
     if found.get("registered_as"):
         branch.add("registered as " + ", ".join(found["registered_as"]))
+    return root
+
+
+def _prediction(found: dict[str, Any]) -> Tree:
+    p = found["prediction"]
+    label = "" if p.get("label") is None else f", label {p['label']}"
+    root = Tree(f"[bold]prediction {p['request_id']}[/] at {when(p['time'])} UTC by "
+                f"deployment {markup_text(p['deployment'])}: {p['rows']} row(s) -> "
+                f"{markup_text(str(p['predictions'][:10]))}{markup_text(label)} "
+                f"({p['latency_ms']:.2f} ms)")
+    root.add("inputs: " + markup_text(str(p["inputs"][:3])))
+    for shadow in found.get("shadows", []):
+        root.add(f"shadow {shadow['model_version']} answered "
+                 f"{markup_text(str(shadow['predictions'][:10]))}")
+    if "model" not in found:
+        root.add(f"model {p['model_version']}: {markup_text(found.get('model_note', ''))}")
+        return root
+    rest = {k: v for k, v in found.items() if k not in ("prediction", "shadows")}
+    root.children.append(render({**rest, "kind": "model"}))
     return root

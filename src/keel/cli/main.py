@@ -16,11 +16,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from keel.cli import ci, data, experiments, models, pipeline, runs
+from keel.cli import ci, data, deploy, experiments, models, pipeline, runs
 from keel.cli.errors import report, show_usage_error
 from keel.cli.gc import gc
 from keel.cli.lineage import lineage
 from keel.cli.predict import predict
+from keel.cli.serve import serve
 from keel.cli.trials import run, sweep
 from keel.config import all_settings, find_workspace
 from keel.errors import KeelError
@@ -36,8 +37,10 @@ app.add_typer(data.app, name="data")
 app.add_typer(models.app, name="model")
 app.add_typer(ci.app, name="ci")
 app.add_typer(pipeline.app, name="pipeline")
+app.add_typer(deploy.app, name="deploy")
 app.command()(lineage)
 app.command()(predict)
+app.command()(serve)
 app.command()(gc)
 app.command()(run)
 app.command()(sweep)

@@ -41,6 +41,8 @@ def live_digests(ws: Workspace, without_runs: Collection[str] = (),
     live.digests |= refs["artifacts"]
     live.counts["run artifacts"] = len(refs["artifacts"])
     live.digests |= refs["dataset_documents"]
+    live.digests |= refs.get("inference_log", set())
+    live.counts["inference log segments"] = len(refs.get("inference_log", set()))
     dataset_files = 0
     for digest in refs["dataset_manifests"]:
         live.digests.add(digest)

@@ -11,12 +11,14 @@ reads on its own; :class:`Store` is all of them plus the store's identity.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any, Protocol
 
 from keel.entities import (
     Artifact,
     DatasetVersion,
+    Deployment,
+    DeploymentEvent,
     Experiment,
     MetricPoint,
     ModelEvent,
@@ -25,6 +27,7 @@ from keel.entities import (
     Run,
     RunEnd,
     StepRecord,
+    VersionStats,
 )
 
 
@@ -136,7 +139,31 @@ class StepStore(Protocol):
     def record_step(self, record: StepRecord) -> None: ...
 
 
-class Store(RunStore, DatasetStore, RegistryStore, RetentionStore, StepStore, Protocol):
+class DeploymentStore(Protocol):
+    """Deployments, their audit and live figures, the inference log's index, feedback."""
+
+    def create_deployment(self, name: str, spec: dict[str, Any], user: str,
+                          reason: str = "") -> Deployment: ...
+    def get_deployment(self, name: str) -> Deployment: ...
+    def deployment_revision(self, name: str) -> int: ...
+    def list_deployments(self) -> list[Deployment]: ...
+    def update_deployment(self, name: str, spec: dict[str, Any], expected_revision: int,
+                          action: str, user: str, reason: str = "",
+                          figures: dict[str, Any] | None = None) -> Deployment: ...
+    def deployment_history(self, name: str) -> list[DeploymentEvent]: ...
+    def add_deployment_stats(self, deployment: str, worker: str,
+                             rows: Iterable[VersionStats]) -> None: ...
+    def deployment_stats(self, deployment: str, since_ms: int) -> list[VersionStats]: ...
+    def add_inference_segment(self, deployment: str, digest: str, rows: int, start_time: int,
+                              end_time: int, worker: str) -> None: ...
+    def inference_segments(self, deployment: str | None, start_ms: int | None,
+                           end_ms: int | None) -> list[tuple[str, str, int]]: ...
+    def add_feedback(self, items: list[tuple[str, str | None, Any]]) -> int: ...
+    def feedback_for(self, request_ids: list[str]) -> dict[str, Any]: ...
+
+
+class Store(RunStore, DatasetStore, RegistryStore, RetentionStore, StepStore, DeploymentStore,
+            Protocol):
     """Every metadata operation, plus where the store is and which one it is."""
 
     @property

@@ -99,9 +99,9 @@ class RetentionMixin(SqlBase):
                            ) -> dict[str, set[str]]:
         """Every blob digest the metadata names directly, by kind: ``artifacts``
         (of every stored run, deleted or not), ``dataset_manifests``,
-        ``dataset_documents`` (profiles and check reports) and ``models``
-        (package manifests). Files listed inside manifests are found by the
-        caller, which reads the manifests.
+        ``dataset_documents`` (profiles and check reports), ``models``
+        (package manifests) and ``inference_log`` (its Parquet segments).
+        Files listed inside manifests are found by the caller, which reads them.
 
         ``without_runs`` / ``without_versions`` / ``without_datasets`` (version
         ids) are left out, as if already purged: what ``keel gc --dry-run``
@@ -122,9 +122,11 @@ class RetentionMixin(SqlBase):
                     continue
                 manifests.add(row.manifest_digest)
                 documents.update(x for x in (row.profiles_digest, row.checks_digest) if x)
+            segments = set(conn.execute(sa.select(t.inference_segments.c.digest)).scalars())
             models = {digest for name, version, digest in conn.execute(
                 sa.select(t.registered_models.c.name, v.version, v.package_digest)
                 .join_from(t.model_versions, t.registered_models))
                 if (name, version) not in skip_versions}
         return {"artifacts": artifacts, "dataset_manifests": manifests,
-                "dataset_documents": documents, "models": models}
+                "dataset_documents": documents, "models": models,
+                "inference_log": segments}

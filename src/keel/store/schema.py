@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # Bump with every migration; a database at a revision this build does not know
 # was written by a newer keel and is refused.
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 
 metadata = sa.MetaData()
 
@@ -230,4 +230,70 @@ step_cache = sa.Table(
     sa.Column("components", sa.Text, nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Index("ix_step_cache_step", "pipeline", "step", "created_at"),
+)
+
+# Serving. A deployment's traffic policy (JSON spec) with a revision number that
+# every change bumps: servers poll it and swap policies without a restart.
+deployments = sa.Table(
+    "deployments", metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("spec", sa.Text, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+
+# Every change of a deployment, with who, why and (for automatic rollbacks) the
+# figures that triggered it. Append-only, like model_events.
+deployment_events = sa.Table(
+    "deployment_events", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("deployment", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("spec", sa.Text, nullable=False),
+    sa.Column("user", sa.String(256), nullable=False),
+    sa.Column("time", sa.BigInteger, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, default=""),
+    sa.Column("figures", sa.Text, nullable=False, default="{}"),
+    sa.Index("ix_deployment_events_name", "deployment", "id"),
+)
+
+# Live figures: each server worker adds one row per (version, role) and flush
+# window. `keel deploy status` and the canary's rollback check sum them.
+deployment_stats = sa.Table(
+    "deployment_stats", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("deployment", sa.String(128), nullable=False),
+    sa.Column("version", sa.String(160), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("worker", sa.String(128), nullable=False),
+    sa.Column("time", sa.BigInteger, nullable=False),
+    sa.Column("requests", sa.BigInteger, nullable=False),
+    sa.Column("errors", sa.BigInteger, nullable=False),
+    sa.Column("latency", sa.Text, nullable=False),       # histogram bucket counts (JSON)
+    sa.Column("predictions", sa.Text, nullable=False),   # prediction histogram (JSON)
+    sa.Index("ix_deployment_stats_name_time", "deployment", "time"),
+)
+
+# The inference log: append-only Parquet segments in the blob store.
+inference_segments = sa.Table(
+    "inference_segments", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("deployment", sa.String(128), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("start_time", sa.BigInteger, nullable=False),
+    sa.Column("end_time", sa.BigInteger, nullable=False),
+    sa.Column("worker", sa.String(128), nullable=False),
+    sa.Index("ix_inference_segments_name_time", "deployment", "start_time", "end_time"),
+)
+
+# Ground truth attached to predictions by request id, after the fact.
+feedback = sa.Table(
+    "feedback", metadata,
+    sa.Column("request_id", sa.String(64), primary_key=True),
+    sa.Column("deployment", sa.String(128), nullable=True),
+    sa.Column("label", sa.Text, nullable=False),          # JSON value
+    sa.Column("time", sa.BigInteger, nullable=False),
 )

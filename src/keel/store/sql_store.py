@@ -16,6 +16,7 @@ from keel.errors import AlreadyExists, Conflict, InvalidInput, KeelError, NotFou
 from keel.store import failure, migrate
 from keel.store import schema as t
 from keel.store.dataset_store import DatasetStoreMixin
+from keel.store.deployment_store import DeploymentStoreMixin
 from keel.store.engine import create_engines, normalise_url
 from keel.store.failure import display_url
 from keel.store.filter import parse, parse_order_by
@@ -39,7 +40,8 @@ def _null_to_nan(value: float | None) -> float:
     return float("nan") if value is None else value
 
 
-class SqlStore(DatasetStoreMixin, ModelStoreMixin, RetentionMixin, StepStoreMixin):
+class SqlStore(DatasetStoreMixin, ModelStoreMixin, RetentionMixin, StepStoreMixin,
+               DeploymentStoreMixin):
     """Metadata in a relational database; see :class:`keel.store.Store`."""
 
     def __init__(self, url: str, lock_dir: Path | None = None,

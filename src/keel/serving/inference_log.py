@@ -1,0 +1,286 @@
+"""The inference log: every prediction, written off the request path.
+
+A server hands each answered request to :class:`InferenceLogWriter`, which
+puts it on a bounded queue and returns at once. A background thread turns
+what accumulated into an append-only Parquet segment (one row per predicted
+row), stores it in the blob store, and indexes it in the metadata store
+(``inference_segments``). When the queue is full or a segment cannot be
+stored (full disk, store outage) the rows are counted as dropped; a
+prediction never waits for, or fails because of, the log.
+
+:class:`InferenceLog` reads it back: ``keel.inference_log("prod").read()``
+gives one row per prediction with the columns ``request_id``, ``row``,
+``time``, ``deployment``, ``model_version``, ``role``, ``latency_ms``, one
+column per input feature, ``prediction`` and ``label`` (joined from
+``POST /feedback``; missing until a label arrives).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import queue
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from keel.clock import now_ms
+from keel.serving.payload import Batch
+from keel.workspace import Workspace, resolve_workspace
+
+log = logging.getLogger("keel.serving")
+
+META_COLUMNS = ("request_id", "row", "time", "deployment", "model_version", "role",
+                "latency_ms")
+
+
+@dataclass
+class Entry:
+    """One answered request, as the hot path hands it over (no copying)."""
+
+    request_id: str
+    time_ms: int
+    version: str
+    role: str
+    latency_ms: float
+    rows: Batch
+    predictions: Any
+
+
+@dataclass
+class LogCounters:
+    """What the writer did: rows written, dropped, segments, the last failure."""
+
+    written: int = 0
+    dropped: int = 0
+    segments: int = 0
+    last_error: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"written": self.written, "dropped": self.dropped, "segments": self.segments,
+                "last_error": self.last_error}
+
+
+class InferenceLogWriter:
+    """A bounded queue and a thread that writes Parquet segments from it."""
+
+    def __init__(self, ws: Workspace, deployment: str, worker: str, sample: float = 1.0,
+                 max_queue: int = 20_000, segment_rows: int = 20_000,
+                 flush_seconds: float = 5.0) -> None:
+        self._ws = ws
+        self.deployment = deployment
+        self.worker = worker
+        self.sample = sample
+        self.counters = LogCounters()
+        self._queue: queue.Queue[Entry | None] = queue.Queue(max_queue)
+        self._segment_rows = segment_rows
+        self._flush_seconds = flush_seconds
+        self._thread = threading.Thread(target=self._run, name=f"keel-log-{deployment}",
+                                        daemon=True)
+        self._thread.start()
+
+    def submit(self, entry: Entry) -> None:
+        """Queue one request's rows; never blocks (a full queue counts a drop)."""
+        try:
+            self._queue.put_nowait(entry)
+        except queue.Full:
+            with self.counters.lock:
+                self.counters.dropped += len(entry.rows)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write what is queued, then stop the thread (graceful shutdown)."""
+        while True:
+            try:
+                self._queue.put(None, timeout=timeout)
+                break
+            except queue.Full:  # pragma: no cover - the thread drains it meanwhile
+                continue
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        pending: list[Entry] = []
+        rows = 0
+        started = time.monotonic()
+        while True:
+            wait = max(0.05, self._flush_seconds - (time.monotonic() - started))
+            try:
+                entry = self._queue.get(timeout=wait)
+            except queue.Empty:
+                entry = ...  # type: ignore[assignment]  # timer expired
+            if entry is None:
+                self._write(pending)
+                return
+            if entry is not ...:
+                pending.append(entry)
+                rows += len(entry.rows)
+            if pending and (rows >= self._segment_rows
+                            or time.monotonic() - started >= self._flush_seconds):
+                self._write(pending)
+                pending, rows = [], 0
+            if not pending:
+                started = time.monotonic()
+
+    def _write(self, entries: list[Entry]) -> None:
+        if not entries:
+            return
+        count = sum(len(e.rows) for e in entries)
+        try:
+            frame = to_table(entries, self.deployment)
+            buffer = io.BytesIO()
+            frame.to_parquet(buffer, index=False, compression="zstd")
+            start, end = int(frame["time"].iloc[0]), int(frame["time"].iloc[-1])
+            with self._ws.writing():  # gc must not take the blob before it is indexed
+                digest = self._ws.blobs.put_bytes(buffer.getvalue())
+                self._ws.store.add_inference_segment(self.deployment, digest, count,
+                                                     min(start, end), max(start, end),
+                                                     self.worker)
+        except Exception as exc:  # a log that cannot be written must not stop serving
+            with self.counters.lock:
+                self.counters.dropped += count
+                self.counters.last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("inference log: %d row(s) dropped: %s", count, exc)
+            return
+        with self.counters.lock:
+            self.counters.written += count
+            self.counters.segments += 1
+
+
+def to_table(entries: list[Entry], deployment: str) -> pd.DataFrame:
+    """One row per predicted row: the meta columns, the features, the prediction."""
+    counts = np.fromiter((len(e.rows) for e in entries), dtype=np.int64, count=len(entries))
+    total = int(counts.sum())
+    table = pd.DataFrame({
+        "request_id": np.repeat(np.array([e.request_id for e in entries], dtype=object),
+                                counts),
+        "row": np.concatenate([np.arange(n) for n in counts]) if total else [],
+        "time": np.repeat(np.array([e.time_ms for e in entries], dtype=np.int64), counts),
+        "deployment": deployment,
+        "model_version": np.repeat(np.array([e.version for e in entries], dtype=object),
+                                   counts),
+        "role": np.repeat(np.array([e.role for e in entries], dtype=object), counts),
+        "latency_ms": np.repeat(np.array([e.latency_ms for e in entries]), counts),
+    })
+    features = _features(entries)
+    taken = set(META_COLUMNS) | {"prediction", "label"}
+    features.columns = [f"feature.{c}" if c in taken else str(c) for c in features.columns]
+    table = pd.concat([table, features], axis=1)
+    predictions: list[Any] = []
+    for entry in entries:
+        values = entry.predictions
+        predictions.extend(values.tolist() if hasattr(values, "tolist") else list(values))
+    table["prediction"] = predictions
+    return table
+
+
+def _features(entries: list[Entry]) -> pd.DataFrame:
+    """The inputs of every entry, stacked; float arrays of one layout (the serving
+    fast path) are stacked as arrays, without a DataFrame per request."""
+    first = entries[0].rows
+    if first.array is not None and all(
+            e.rows.array is not None and e.rows.columns == first.columns for e in entries):
+        stacked = np.concatenate([e.rows.array for e in entries]) if len(entries) > 1 \
+            else first.array
+        return pd.DataFrame(stacked, columns=first.columns)
+    frames = [e.rows.frame for e in entries]
+    return pd.concat(frames, ignore_index=True, sort=False) if len(frames) > 1 \
+        else frames[0].reset_index(drop=True)
+
+
+class InferenceLog:
+    """Reads a deployment's inference log: ``keel.inference_log("prod").read()``."""
+
+    def __init__(self, deployment: str, ws: Workspace | None = None) -> None:
+        self.deployment = deployment
+        self._ws = resolve_workspace(ws)
+
+    def read(self, start: Any = None, end: Any = None, role: str | None = None,
+             labels: bool = True) -> pd.DataFrame:
+        """Predictions with ``start <= time <= end`` as a DataFrame, oldest first.
+
+        ``start``/``end``: a datetime, an ISO date-time, epoch milliseconds, or
+        a duration back from now (``"1h"``, ``"30m"``, ``"7d"``). ``role``:
+        ``"live"`` or ``"shadow"`` only. ``time`` is a UTC timestamp.
+        """
+        start_ms, end_ms = to_ms(start), to_ms(end)
+        segments = self._ws.store.inference_segments(self.deployment, start_ms, end_ms)
+        frames = [pd.read_parquet(io.BytesIO(self._ws.blobs.get_bytes(digest)))
+                  for _, digest, _ in segments]
+        if not frames:
+            return empty_log()
+        table = pd.concat(frames, ignore_index=True, sort=False)
+        if start_ms is not None:
+            table = table[table["time"] >= start_ms]
+        if end_ms is not None:
+            table = table[table["time"] <= end_ms]
+        if role is not None:
+            table = table[table["role"] == role]
+        table = table.sort_values(["time", "request_id", "row"], kind="stable")
+        table = table.reset_index(drop=True)
+        if labels:
+            table["label"] = self._labels(table)
+        table["time"] = pd.to_datetime(table["time"], unit="ms", utc=True)
+        return table
+
+    def _labels(self, table: pd.DataFrame) -> pd.Series:
+        ids = table["request_id"].unique().tolist()
+        found = self._ws.store.feedback_for(ids) if ids else {}
+        if not found:
+            return pd.Series([None] * len(table), index=table.index, dtype=object)
+        values = []
+        for request_id, row in zip(table["request_id"], table["row"], strict=True):
+            label = found.get(request_id)
+            # A list labels a multi-row request row by row; anything else labels every row.
+            if isinstance(label, list):
+                label = label[row] if row < len(label) else None
+            values.append(label)
+        return pd.Series(values, index=table.index, dtype=object)
+
+
+def empty_log() -> pd.DataFrame:
+    frame = pd.DataFrame({name: pd.Series(dtype=object) for name in
+                          (*META_COLUMNS, "prediction", "label")})
+    frame["time"] = pd.to_datetime(frame["time"], utc=True)
+    return frame
+
+
+def to_ms(value: Any) -> int | None:
+    """Epoch milliseconds for a time bound (see :meth:`InferenceLog.read`)."""
+    from keel.durations import parse_duration
+
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise TypeError("a time bound cannot be a bool")
+    if isinstance(value, int | float):
+        return int(value)
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return int(moment.timestamp() * 1000)
+    if isinstance(value, pd.Timestamp):
+        return to_ms(value.to_pydatetime())
+    text = str(value).strip()
+    if re.fullmatch(r"(\d+(\.\d+)?[smhdw])+", text.lower()):
+        return now_ms() - int(parse_duration(text) * 1000)
+    try:
+        return to_ms(datetime.fromisoformat(text))
+    except ValueError:
+        from keel.errors import InvalidInput
+
+        raise InvalidInput(f"{value!r} is not a time", hint="give an ISO date-time "
+                           "(2026-11-29T10:00), epoch milliseconds, or a duration back "
+                           "from now (1h, 30m, 7d)") from None
+
+
+def inference_log(deployment: str, ws: Workspace | None = None) -> InferenceLog:
+    """The inference log of ``deployment`` (or of a model served directly, by its name).
+
+    >>> keel.inference_log("prod").read(start="1h")
+    """
+    return InferenceLog(deployment, ws)

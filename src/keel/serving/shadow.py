@@ -1,0 +1,134 @@
+"""Shadow traffic: a copy of each live request, answered by other versions in a
+background thread. Their answers are logged (role ``shadow``) and counted,
+never returned; a shadow that is slow or fails changes nothing on the live
+path, because the live path only puts the request on a bounded queue (a full
+queue drops the copy and counts it).
+
+Queued requests are predicted in batches (one model call for everything
+waiting), so mirroring costs the server far less than a second model call per
+request.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from keel.serving.fastpath import Predictor
+from keel.serving.inference_log import Entry
+from keel.serving.payload import Batch
+from keel.serving.split import Route
+from keel.serving.stats import LiveStats
+
+log = logging.getLogger("keel.serving")
+MAX_BATCH_ROWS = 5_000
+
+
+@dataclass
+class Mirrored:
+    request_id: str
+    time_ms: int
+    rows: Batch
+    log: bool
+
+
+class ShadowMirror:
+    """The queue and the thread that answer shadow copies."""
+
+    def __init__(self, stats: LiveStats, record: Callable[[Entry], None],
+                 on_drop: Callable[[], None], max_queue: int = 2_000) -> None:
+        self._stats = stats
+        self._record = record
+        self._on_drop = on_drop
+        self._queue: queue.Queue[tuple[Mirrored, tuple[tuple[Route, Predictor], ...]] |
+                                 None] = queue.Queue(max_queue)
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._run, name="keel-shadow", daemon=True)
+        self._thread.start()
+
+    def submit(self, item: Mirrored, shadows: tuple[tuple[Route, Predictor], ...]) -> None:
+        """Queue a copy for ``shadows``; never blocks."""
+        try:
+            self._queue.put_nowait((item, shadows))
+        except queue.Full:
+            self.dropped += 1
+            self._on_drop()
+
+    def close(self, timeout: float = 10.0) -> None:
+        try:
+            self._queue.put(None, timeout=timeout)
+        except queue.Full:
+            return
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            rows = len(first[0].rows)
+            while rows < MAX_BATCH_ROWS:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._answer(batch)
+                    return
+                batch.append(more)
+                rows += len(more[0].rows)
+            self._answer(batch)
+
+    def _answer(self, batch: list[tuple[Mirrored, tuple[tuple[Route, Predictor], ...]]]
+                ) -> None:
+        by_shadow: dict[str, tuple[Route, Predictor, list[Mirrored]]] = {}
+        for item, shadows in batch:
+            for route, model in shadows:
+                by_shadow.setdefault(route.version, (route, model, []))[2].append(item)
+        for route, model, items in by_shadow.values():
+            try:
+                self._predict(route, model, items)
+            except Exception:  # a shadow's failure is only ever counted
+                log.debug("shadow %s failed", route.version, exc_info=True)
+
+    def _predict(self, route: Route, model: Predictor, items: list[Mirrored]) -> None:
+        batch = Batch(pd.concat([i.rows.frame for i in items], ignore_index=True)) \
+            if len(items) > 1 else items[0].rows
+        started = time.perf_counter()
+        try:
+            predictions = model(batch)
+        except Exception:  # judge each request on its own then
+            if len(items) > 1:
+                for item in items:
+                    self._predict(route, model, [item])
+                return
+            self._stats.observe(route.version, "shadow", _ms(started), error=True)
+            return
+        elapsed = _ms(started)
+        total = max(1, len(batch))
+        offset = 0
+        for item in items:
+            n = len(item.rows)
+            part = predictions[offset:offset + n]
+            offset += n
+            share = elapsed * n / total  # the batch's time, shared by row count
+            self._stats.observe(route.version, "shadow", share, _values(part))
+            if item.log:
+                self._record(Entry(item.request_id, item.time_ms, route.version, "shadow",
+                                   share, item.rows, part))
+
+
+def _values(predictions: Any) -> Any:
+    return predictions.tolist() if hasattr(predictions, "tolist") else predictions
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0
