@@ -49,6 +49,7 @@ def test_a_10_percent_canary_gets_10_percent_of_10000_requests(
     server = serve(deployment="prod")
     answers = _send(server, 10_000)
     versions = Counter(a["model_version"] for a in answers)
+    assert [e.action for e in rollout.history("prod", registry.ws)] == ["create", "canary"]
     assert set(versions) == {registry.versions["champion"], registry.versions["challenger"]}
     share = versions[registry.versions["challenger"]] / 10_000
     assert 0.085 <= share <= 0.115, versions

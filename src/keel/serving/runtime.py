@@ -223,7 +223,7 @@ class Runtime:
         """Count, log and mirror an answered request."""
         version = route.version
         role = "live"
-        request_id = request_id or new_request_id()
+        request_id = request_id or new_request_id(self._random)
         elapsed = (time.perf_counter() - started) * 1000.0
         values = predictions.tolist()
         self.stats.observe(version, route.role, elapsed,

@@ -17,8 +17,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from keel.serving.fastpath import Predictor
@@ -29,6 +29,10 @@ from keel.serving.stats import LiveStats
 
 log = logging.getLogger("keel.serving")
 MAX_BATCH_ROWS = 5_000
+# How long the thread lets copies gather before answering them: shadow answers
+# are never waited for, and one model call per 10 ms instead of one per request
+# is what keeps mirroring cheap (bench/serving.py, canary + shadow overhead).
+GATHER_SECONDS = 0.01
 
 
 @dataclass
@@ -73,6 +77,7 @@ class ShadowMirror:
             first = self._queue.get()
             if first is None:
                 return
+            time.sleep(GATHER_SECONDS)  # releases the GIL to the live path meanwhile
             batch = [first]
             rows = len(first[0].rows)
             while rows < MAX_BATCH_ROWS:
@@ -100,8 +105,7 @@ class ShadowMirror:
                 log.debug("shadow %s failed", route.version, exc_info=True)
 
     def _predict(self, route: Route, model: Predictor, items: list[Mirrored]) -> None:
-        batch = Batch(pd.concat([i.rows.frame for i in items], ignore_index=True)) \
-            if len(items) > 1 else items[0].rows
+        batch = stack([i.rows for i in items])
         started = time.perf_counter()
         try:
             predictions = model(batch)
@@ -115,19 +119,29 @@ class ShadowMirror:
         elapsed = _ms(started)
         total = max(1, len(batch))
         offset = 0
+        shares = []
         for item in items:
             n = len(item.rows)
             part = predictions[offset:offset + n]
             offset += n
             share = elapsed * n / total  # the batch's time, shared by row count
-            self._stats.observe(route.version, "shadow", share, _values(part))
+            shares.append(share)
             if item.log:
                 self._record(Entry(item.request_id, item.time_ms, route.version, "shadow",
                                    share, item.rows, part))
+        self._stats.observe_many(route.version, "shadow", shares)
 
 
-def _values(predictions: Any) -> Any:
-    return predictions.tolist() if hasattr(predictions, "tolist") else predictions
+def stack(batches: list[Batch]) -> Batch:
+    """One batch of all rows: arrays of one layout stacked as arrays (no DataFrame
+    per request), anything else concatenated as DataFrames."""
+    first = batches[0]
+    if len(batches) == 1:
+        return first
+    if first.array is not None and all(b.array is not None and b.columns == first.columns
+                                       for b in batches):
+        return Batch(array=np.concatenate([b.array for b in batches]), columns=first.columns)
+    return Batch(pd.concat([b.frame for b in batches], ignore_index=True))
 
 
 def _ms(started: float) -> float:

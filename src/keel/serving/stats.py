@@ -90,6 +90,16 @@ class LiveStats:
                     key = "other"
                 counter.predictions[key] = counter.predictions.get(key, 0) + 1
 
+    def observe_many(self, version: str, role: str, latencies_ms: list[float]) -> None:
+        """Several successful requests at once (a shadow batch), without predictions."""
+        with self._lock:
+            counter = self._counters.get((version, role))
+            if counter is None:
+                counter = self._counters[(version, role)] = _Counter()
+            counter.requests += len(latencies_ms)
+            for latency in latencies_ms:
+                counter.latency[bucket_of(latency)] += 1
+
     def drain(self) -> list[VersionStats]:
         """What was counted since the last drain (and reset the counters)."""
         with self._lock:
