@@ -38,6 +38,7 @@ bench: $(VENV)/.installed-base
 	$(BIN)/python bench/data.py
 	$(BIN)/python bench/models.py
 	$(BIN)/python bench/pipelines.py
+	$(BIN)/python bench/serving.py
 
 # Every benchmark on small sizes: proves they still run (CI), measures nothing.
 bench-quick: $(VENV)/.installed-base
@@ -46,6 +47,7 @@ bench-quick: $(VENV)/.installed-base
 	$(BIN)/python bench/data.py --quick
 	$(BIN)/python bench/models.py --quick
 	$(BIN)/python bench/pipelines.py --quick
+	$(BIN)/python bench/serving.py --quick
 
 # Each extra must resolve with plain pip, without the lock (what users run).
 EXTRAS := s3 postgres ray onnx dev

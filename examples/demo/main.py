@@ -8,7 +8,10 @@ package and the data it read (one fails on purpose: failed runs are tracked
 too), the best model is registered and promoted to ``champion`` through
 validation gates on a versioned holdout, and a weaker one is refused with its
 evidence. Then the champion's lineage, a reload in a fresh process and batch
-scoring. The workspace (build/demo) is kept: a second ``make demo`` reuses
+scoring; then serving (``examples/demo/serving.py``): the champion behind
+``keel serve`` on 127.0.0.1, traffic, the runner-up as a 10% canary, feedback,
+promotion, ``keel deploy status``, the inference log and a prediction's
+lineage. The workspace (build/demo) is kept: a second ``make demo`` reuses
 every pipeline step from the cache and says so.
 """
 
@@ -195,7 +198,7 @@ def _reload_in_fresh_process() -> None:
         raise SystemExit("reloaded model disagrees with the trained one")
 
 
-def where_to_look(runs: list[object], launched_from: Path) -> None:
+def where_to_look(runs: list[object], launched_from: Path, more: list[str]) -> None:
     """The commands to explore what the demo made."""
     keel = os.path.relpath(Path(sys.executable).parent / "keel", WORKSPACE)
     best = runs[0]
@@ -217,6 +220,7 @@ def where_to_look(runs: list[object], launched_from: Path) -> None:
         f"{keel} predict models:/{MODEL}@champion holdout/holdout.csv -o scored.csv",
         f"{os.path.relpath(sys.executable, WORKSPACE)} -c \"import keel; "
         f"print(keel.load_model('models:/{MODEL}@champion'))\"",
+        *(command.replace("keel ", f"{keel} ", 1) for command in more),
     ]
     console.print(Panel.fit("\n".join(lines),
                             title=f"where to look: the workspace is {WORKSPACE / '.keel'}"))
@@ -234,14 +238,19 @@ def main() -> None:
 
     init_workspace(WORKSPACE)  # what `keel init` does
     started = time.perf_counter()
-    console.rule("[bold]keel demo: version data, train as a cached pipeline, ship the best")
+    console.rule("[bold]keel demo: version data, train as a cached pipeline, ship and serve "
+                 "the best")
     version_data()
     swept, registered = run_pipeline()
     runs = report(swept)  # type: ignore[arg-type]
     show_data_diff()
     console.rule("[bold]registered, gated, promoted")
     ship(registered)  # type: ignore[arg-type]
-    where_to_look(runs, launched_from)
+    console.rule("[bold]served: canary, feedback, promotion, inference log")
+    from serving import serve_and_roll_out
+
+    serving_commands = serve_and_roll_out(runs)
+    where_to_look(runs, launched_from, serving_commands)
     console.rule(f"done in {time.perf_counter() - started:.1f}s")
 
 

@@ -219,6 +219,9 @@ def test_deployment_mistakes_are_refused_and_change_nothing(registry: Registry) 
         with pytest.raises(keel.KeelError, match=message):
             action()
     assert ws.store.get_deployment("prod") == before
+    reset = rollout.create("prod", "churn@challenger", ws, replace=True)
+    assert reset.revision == before.revision + 1
+    assert rollout.history("prod", ws)[-1].action == "reset"
     with pytest.raises(InvalidInput):
         rollout.create("other", "churn@champion", ws, sample=1.5)
 

@@ -40,12 +40,14 @@ def create(name: str = typer.Argument(..., help="deployment name, e.g. prod"),
                                                   "version (X-User-Id)"),
            sample: float = typer.Option(1.0, "--sample",
                                         help="share of predictions logged (0..1)"),
+           replace: bool = typer.Option(False, "--replace",
+                                        help="reset the deployment to MODEL if it exists"),
            reason: str = typer.Option("", "--reason")) -> None:
     """Create a deployment sending all traffic to MODEL."""
     from keel.serving.rollout import create as do
 
-    _done(do(name, model, _ws(), sticky_header=sticky_header, sample=sample, reason=reason),
-          f"Created deployment {name}")
+    _done(do(name, model, _ws(), sticky_header=sticky_header, sample=sample, reason=reason,
+             replace=replace), f"{'Set' if replace else 'Created'} deployment {name}")
     console.print(f"Serve it with: keel serve --deployment {name}")
 
 

@@ -210,7 +210,13 @@ class InferenceLog:
         """
         start_ms, end_ms = to_ms(start), to_ms(end)
         segments = self._ws.store.inference_segments(self.deployment, start_ms, end_ms)
-        frames = [pd.read_parquet(io.BytesIO(self._ws.blobs.get_bytes(digest)))
+        bounds = [("time", ">=", start_ms)] if start_ms is not None else []
+        bounds += [("time", "<=", end_ms)] if end_ms is not None else []
+        if role is not None:
+            bounds.append(("role", "==", role))
+        # Pushed down to the Parquet reader: row groups outside the window are skipped.
+        frames = [pd.read_parquet(io.BytesIO(self._ws.blobs.get_bytes(digest)),
+                                  filters=bounds or None)
                   for _, digest, _ in segments]
         if not frames:
             return empty_log()

@@ -16,7 +16,7 @@ from typing import Any
 
 from keel.clock import now_ms
 from keel.entities import Deployment, DeploymentEvent, VersionStats
-from keel.errors import InvalidInput
+from keel.errors import InvalidInput, NotFound
 from keel.names import check_identifier
 from keel.serving.spec import CanaryLimits, DeploymentSpec
 from keel.serving.split import Route
@@ -61,14 +61,25 @@ def _user() -> str:
 
 
 def create(name: str, model: str, ws: Workspace | None = None, sticky_header: str | None = None,
-           sample: float = 1.0, reason: str = "") -> Deployment:
-    """A new deployment sending all traffic to ``model`` (``churn@champion``)."""
+           sample: float = 1.0, reason: str = "", replace: bool = False) -> Deployment:
+    """A new deployment sending all traffic to ``model`` (``churn@champion``).
+
+    ``replace=True`` resets an existing deployment of that name to this one
+    version instead (an audited change, like any other; servers follow it).
+    """
     ws = resolve_workspace(ws)
     check_deployment_name(name)
     _check_sample(sample)
     target = resolve_target(model, ws)
     spec = DeploymentSpec(target.model, (Route(target.version, 100.0, "stable", target.label),),
                           sticky_header=sticky_header, sample=sample)
+    if replace:
+        try:
+            deployment = ws.store.get_deployment(name)
+        except NotFound:
+            pass
+        else:
+            return _change(ws, deployment, spec, "reset", reason or f"reset to {target.version}")
     return ws.store.create_deployment(name, spec.to_dict(), _user(), reason)
 
 
