@@ -47,7 +47,7 @@ def _get(url: str) -> dict[str, Any]:
 
 def _keel(*args: str) -> str:
     out = subprocess.run([*KEEL, *args], capture_output=True, text=True, check=False,
-                         env={**os.environ, "COLUMNS": "110"})
+                         env={**os.environ, "COLUMNS": str(console.width)})
     if out.returncode != 0:
         raise SystemExit(f"keel {' '.join(args)} failed: {out.stderr}")
     return out.stdout
@@ -73,6 +73,7 @@ def serve_and_roll_out(runs: list[Any]) -> list[str]:
     import pandas as pd
 
     challenger_ref = challenger(runs)
+    started = time.time()
     _keel("deploy", "create", DEPLOYMENT, "--model", f"{MODEL}@champion", "--replace",
           "--reason", "make demo")
     port = _port()
@@ -125,18 +126,18 @@ def serve_and_roll_out(runs: list[Any]) -> list[str]:
     finally:
         server.send_signal(signal.SIGTERM)  # drains requests, flushes the inference log
         server.wait(60)
-    console.print(_keel("deploy", "status", DEPLOYMENT).rstrip())
-    _show_log_and_lineage(ids[-1][0])
+    print(_keel("deploy", "status", DEPLOYMENT).rstrip())  # as the command prints it
+    _show_log_and_lineage(ids[-1][0], started)
     return [f"keel deploy status {DEPLOYMENT}", f"keel deploy history {DEPLOYMENT}",
             f"keel deploy log {DEPLOYMENT} --since 1h -n 20",
             f"keel lineage {ids[-1][0]}",
             f"keel serve --deployment {DEPLOYMENT}   # then open http://127.0.0.1:8080/docs"]
 
 
-def _show_log_and_lineage(request_id: str) -> None:
+def _show_log_and_lineage(request_id: str, since: float) -> None:
     import keel
 
-    log = keel.inference_log(DEPLOYMENT).read(start="5m")  # this demo's traffic
+    log = keel.inference_log(DEPLOYMENT).read(start=int(since * 1000))  # this demo's traffic
     labelled = log[log["label"].notna()]
     accuracy = (labelled["prediction"] == labelled["label"]).mean() if len(labelled) \
         else float("nan")
@@ -146,7 +147,7 @@ def _show_log_and_lineage(request_id: str) -> None:
                   f"{len(labelled):,} with feedback labels, accuracy {accuracy:.3f}")
     lines = _keel("lineage", request_id).rstrip().splitlines()
     console.print(f"[bold]keel lineage {request_id}[/] (first lines):")
-    console.print("\n".join(lines[:8]), highlight=False, markup=False)
+    print("\n".join(lines[:9]))
 
 
 def _wait_ready(url: str, server: subprocess.Popen[str]) -> None:

@@ -148,16 +148,30 @@ def test_a_shadow_that_fails_and_hangs_never_touches_live_requests(
 
 def test_changes_reach_a_running_server_without_a_restart(
         serve: Callable[..., Server], registry: Registry) -> None:
-    rollout.create("prod", "churn@champion", registry.ws)
+    ws = registry.ws
+    champion, challenger = registry.versions["champion"], registry.versions["challenger"]
+    rollout.create("prod", "churn@champion", ws)
     server = serve(deployment="prod")
-    assert server.predict(rows(1)).json()["model_version"] == registry.versions["champion"]
-    rollout.canary("prod", "churn@challenger", 50, registry.ws)
-    rollout.promote("prod", ws=registry.ws)
-    wait_for(lambda: server.predict(rows(1)).json()["model_version"] ==
-             registry.versions["challenger"], what="the promotion to reach the server")
-    rollout.rollback("prod", registry.ws)
-    wait_for(lambda: server.predict(rows(1)).json()["model_version"] ==
-             registry.versions["champion"], what="the rollback to reach the server")
+
+    def answered_by() -> set[str]:
+        target = ws.store.deployment_revision("prod")
+        wait_for(lambda: server.client.get("/health").json()["revision"] == target,
+                 what=f"the server to reach revision {target}")
+        assert server.client.get("/health").json()["last_error"] is None
+        return {a["model_version"] for a in _send(server, 200)}
+
+    assert answered_by() == {champion}
+    rollout.canary("prod", "churn@challenger", 50, ws)
+    assert answered_by() == {champion, challenger}
+    rollout.promote("prod", ws=ws)
+    assert answered_by() == {challenger}
+    rollout.rollback("prod", ws)
+    assert answered_by() == {champion}
+    rollout.ab("prod", "champion=50,challenger=50", ws)
+    assert answered_by() == {champion, challenger}
+    rollout.promote("prod", ws=ws, arm="challenger")
+    assert answered_by() == {challenger}
+    assert server.runtime.pool.loaded == [challenger]  # the champion's memory is freed
 
 
 def test_a_version_that_fails_to_load_leaves_the_previous_one_serving(

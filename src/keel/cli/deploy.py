@@ -144,18 +144,18 @@ def status(name: str = typer.Argument(...),
                   + (f"; sticky header {markup_text(spec.sticky_header)}"
                      if spec.sticky_header else "")
                   + f"; log sample {spec.sample:g}")
-    table = Table("version", "role", "traffic", "requests", "errors", "err %", "p50 ms",
-                  "p99 ms")
     by_key = {(f["version"], f["role"]): f for f in figures}
+    rows = []
     for route in (*spec.routes, *spec.shadows):
         f = by_key.get((route.version, route.role), {})
         shown = f"{route.version} ({route.label})" if route.label else route.version
-        table.add_row(markup_text(shown), route.role,
-                      "mirror" if route.role == "shadow" else f"{route.weight:g}%",
-                      f"{f.get('requests', 0):,}", f"{f.get('errors', 0):,}",
-                      f"{f['error_rate'] * 100:.2f}" if f else "-", _ms(f.get("p50_ms")),
-                      _ms(f.get("p99_ms")))
-    console.print(table)
+        rows.append([printable(shown), route.role,
+                     "mirror" if route.role == "shadow" else f"{route.weight:g}%",
+                     f"{f.get('requests', 0):,}", f"{f.get('errors', 0):,}",
+                     f"{f['error_rate'] * 100:.2f}" if f else "-", _ms(f.get("p50_ms")),
+                     _ms(f.get("p99_ms"))])
+    typer.echo(columns(["version", "role", "traffic", "requests", "errors", "err %", "p50 ms",
+                        "p99 ms"], rows, right=frozenset(range(2, 8))))
     since = spec.canary_since or deployment.updated_at
     console.print(f"live figures since {when(since)} UTC, summed over every worker"
                   + (f"; canary limits: {spec.limits.to_dict()}" if spec.canary else ""))

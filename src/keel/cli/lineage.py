@@ -106,7 +106,10 @@ def _prediction(found: dict[str, Any]) -> Tree:
                 f"deployment {markup_text(p['deployment'])}: {p['rows']} row(s) -> "
                 f"{markup_text(str(p['predictions'][:10]))}{markup_text(label)} "
                 f"({p['latency_ms']:.2f} ms)")
-    root.add("inputs: " + markup_text(str(p["inputs"][:3])))
+    shown = str(p["inputs"][0]) if p["inputs"] else "-"
+    more = f" (+{len(p['inputs']) - 1} more rows)" if len(p["inputs"]) > 1 else ""
+    root.add("inputs: " + markup_text(shown if len(shown) <= 160 else shown[:157] + "...")
+             + more)
     for shadow in found.get("shadows", []):
         root.add(f"shadow {shadow['model_version']} answered "
                  f"{markup_text(str(shadow['predictions'][:10]))}")

@@ -210,7 +210,8 @@ class InferenceLog:
         """
         start_ms, end_ms = to_ms(start), to_ms(end)
         segments = self._ws.store.inference_segments(self.deployment, start_ms, end_ms)
-        bounds = [("time", ">=", start_ms)] if start_ms is not None else []
+        bounds: list[tuple[str, str, Any]] = \
+            [("time", ">=", start_ms)] if start_ms is not None else []
         bounds += [("time", "<=", end_ms)] if end_ms is not None else []
         if role is not None:
             bounds.append(("role", "==", role))

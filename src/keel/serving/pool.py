@@ -70,7 +70,7 @@ class ModelPool:
             for version in list(self._models):
                 if version not in versions:
                     del self._models[version]
-                self._predictors.pop(version, None)
+                    self._predictors.pop(version, None)
 
     @property
     def loaded(self) -> list[str]:
