@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from keel.entities import Artifact, DatasetVersion, Experiment, MetricPoint, Run
     from keel.errors import KeelError
+    from keel.monitoring.drift import drift
     from keel.pipelines.inputs import dataset
     from keel.pipelines.pipeline import pipeline
     from keel.pipelines.step import step
@@ -60,6 +61,7 @@ _LAZY = {
     **dict.fromkeys(("Artifact", "DatasetVersion", "Experiment", "MetricPoint", "Run"),
                     "keel.entities"),
     "KeelError": "keel.errors",
+    "drift": "keel.monitoring.drift",
     "ActiveRun": "keel.tracking.run",
     **dict.fromkeys(("step", "pipeline", "dataset", "sweep"), "keel.pipelines"),
     "Workspace": "keel.workspace",
@@ -72,7 +74,7 @@ _LAZY = {
         "log_params", "log_text", "params", "recover", "restore_run", "search_runs", "set_tag",
         "set_tags", "start_run", "use_dataset"), "keel.tracking.api"),
 }
-_SUBPACKAGES = ("data", "models", "packaging", "pipelines", "gc", "serving")
+_SUBPACKAGES = ("data", "models", "packaging", "pipelines", "gc", "serving", "monitoring")
 
 
 def load_model(uri: str, trust: bool = False, trusted_types: tuple[str, ...] = (),
@@ -121,6 +123,7 @@ __all__ = [
     "dataset",
     "delete_run",
     "download_artifacts",
+    "drift",
     "end_run",
     "flush",
     "get_experiment",

@@ -257,3 +257,62 @@ class VersionStats:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class MonitorRecord:
+    """One monitoring comparison: what was compared, the verdict, every figure."""
+
+    id: int
+    subject: str  # "deployment:prod" or "<reference> -> <current>"
+    time: int
+    window_start: int | None
+    window_end: int | None
+    reference: str
+    current: str
+    share_drifted: float
+    drifted: bool
+    result: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A monitored figure that crossed a rule, and whether the webhook got it."""
+
+    id: int
+    subject: str
+    record_id: int | None
+    time: int
+    rule: str
+    value: float | None
+    message: str
+    delivery: str  # "none" | "delivered (200)" | "failed: ..."
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AutomationAction:
+    """One step of continuous training, linked to what caused it and what it made.
+
+    ``chain`` is the id of the trigger that started the chain (its own id for
+    the trigger itself); ``links`` names the pipeline run, model version,
+    deployment revision and monitoring record involved.
+    """
+
+    id: int
+    deployment: str
+    chain: int | None
+    time: int
+    action: str  # trigger | retrain | gate | canary | promote | rollback | skip
+    outcome: str  # ok | failed | refused | waiting | dry-run
+    reason: str
+    figures: dict[str, Any] = field(default_factory=dict)
+    links: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -63,6 +63,13 @@ def render(found: dict[str, Any]) -> Tree:
                     f"{m['package_digest'][:12]}, registered {when(m.get('registered_at'))} "
                     f"by {m.get('registered_by', '-')}")
         node = root
+        chain = found.get("automation", [])
+        if chain:
+            made = root.add(f"[bold]made by continuous training[/] (chain {chain[0]['id']}, "
+                            f"deployment {markup_text(chain[0]['deployment'])})")
+            for step in chain:
+                made.add(f"{step['action']} {step['outcome']}: "
+                         f"{markup_text(step['reason'][:150])}")
     else:
         root = node = Tree(f"[bold]run {found['run']['id']}[/]")
     run = found.get("run")

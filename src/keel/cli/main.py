@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from keel.cli import ci, data, deploy, experiments, models, pipeline, runs
+from keel.cli import automate, ci, data, deploy, experiments, models, monitor, pipeline, runs
 from keel.cli.errors import report, show_usage_error
 from keel.cli.gc import gc
 from keel.cli.lineage import lineage
@@ -38,6 +38,8 @@ app.add_typer(models.app, name="model")
 app.add_typer(ci.app, name="ci")
 app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(deploy.app, name="deploy")
+app.add_typer(monitor.app, name="monitor")
+app.add_typer(automate.app, name="automate")
 app.command()(lineage)
 app.command()(predict)
 app.command()(serve)

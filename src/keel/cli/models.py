@@ -1,4 +1,5 @@
-"""``keel model register|list|show|history|promote|evaluate|delete|restore|tag|describe``."""
+"""``keel model register|list|show|history|promote|evaluate|importance|delete|restore|tag|
+describe``."""
 
 from __future__ import annotations
 
@@ -255,3 +256,29 @@ def describe(ref: str = typer.Argument(..., help="churn or churn/3"),
         ws.store.get_registered_model(parsed.name)
     ws.store.set_model_description(parsed.name, number, text, current_user())
     console.print(f"Described {ref}.")
+
+
+@app.command()
+def importance(ref: str = typer.Argument(..., help="churn/4 or churn@champion"),
+               data: str = typer.Option(..., "--data", help="holdout@3, holdout@3:FILE or a file"),
+               label: str = typer.Option(..., "--label", help="label column"),
+               repeats: int = typer.Option(5, "--repeats", min=1,
+                                           help="shuffles of each feature"),
+               as_json: bool = typer.Option(False, "--json")) -> None:
+    """Permutation feature importance: how much worse the version scores with each
+    feature shuffled (kept on the version, so asking again is free)."""
+    from keel.monitoring.explain import importance_report
+
+    report = importance_report(ref, data, label, repeats=repeats, ws=_ws())
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    table = Table("rank", "feature", f"{report.metric} drop",
+                  title=markup_text(f"{report.model} on {report.data}"))
+    for rank, (feature, value) in enumerate(report.importance.items(), 1):
+        table.add_row(str(rank), markup_text(feature), f"{value:.4f}")
+    console.print(table)
+    cached = f" (from the cache on {report.model})" if report.cached else ""
+    console.print(f"{report.rows:,} rows, label {markup_text(repr(report.label))}, "
+                  f"{report.repeats} shuffles per feature: the drop in {report.metric} when "
+                  f"the feature is shuffled{cached}")

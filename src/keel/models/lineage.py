@@ -36,6 +36,9 @@ def lineage(reference: str, ws: Workspace | None = None) -> dict[str, Any]:
         out["model"].update({"name": v.name, "version": v.version, "aliases": list(v.aliases),
                              "registered_by": v.user, "registered_at": v.created_at,
                              "source": v.source, "lifecycle": v.lifecycle})
+        automated = _automation(v.ref, ws)
+        if automated:
+            out["automation"] = automated
     run_id = resolved.run_id or manifest.lineage.get("run_id")
     if run_id:
         try:
@@ -121,3 +124,16 @@ def _dataset_lineage(reference: str, ws: Workspace) -> dict[str, Any]:
                      "models": models})
     return {"subject": reference, "kind": "dataset",
             "dataset": version.to_dict(), "runs": runs}
+
+
+def _automation(version_ref: str, ws: Workspace) -> list[dict[str, Any]]:
+    """The continuous-training chain that made ``version_ref``, trigger first
+    (empty when a person registered it)."""
+    actions = ws.store.list_automation_actions(limit=10_000)
+    chain = next((a.chain for a in actions if a.action == "retrain"
+                  and a.links.get("model_version") == version_ref), None)
+    if chain is None:
+        return []
+    return [{"id": a.id, "deployment": a.deployment, "action": a.action,
+             "outcome": a.outcome, "time": a.time, "reason": a.reason, "links": a.links}
+            for a in actions if a.chain == chain]

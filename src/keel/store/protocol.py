@@ -15,7 +15,9 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import Any, Protocol
 
 from keel.entities import (
+    Alert,
     Artifact,
+    AutomationAction,
     DatasetVersion,
     Deployment,
     DeploymentEvent,
@@ -23,6 +25,7 @@ from keel.entities import (
     MetricPoint,
     ModelEvent,
     ModelVersion,
+    MonitorRecord,
     RegisteredModel,
     Run,
     RunEnd,
@@ -162,8 +165,30 @@ class DeploymentStore(Protocol):
     def feedback_for(self, request_ids: list[str]) -> dict[str, Any]: ...
 
 
+class MonitorStore(Protocol):
+    """Monitoring records, alerts, and the audit of continuous training."""
+
+    def add_monitor_record(self, subject: str, reference: str, current: str,
+                           share_drifted: float, drifted: bool, result: dict[str, Any],
+                           window_start: int | None = None,
+                           window_end: int | None = None) -> MonitorRecord: ...
+    def get_monitor_record(self, record_id: int) -> MonitorRecord: ...
+    def list_monitor_records(self, subject: str | None = None, since_ms: int | None = None,
+                             limit: int = 500) -> list[MonitorRecord]: ...
+    def add_alert(self, subject: str, record_id: int | None, rule: str, value: float | None,
+                  message: str, delivery: str) -> Alert: ...
+    def list_alerts(self, subject: str | None = None, limit: int = 500) -> list[Alert]: ...
+    def add_automation_action(self, deployment: str, action: str, outcome: str, reason: str,
+                              figures: dict[str, Any] | None = None,
+                              links: dict[str, Any] | None = None,
+                              chain: int | None = None) -> AutomationAction: ...
+    def get_automation_action(self, action_id: int) -> AutomationAction: ...
+    def list_automation_actions(self, deployment: str | None = None, chain: int | None = None,
+                                limit: int = 1000) -> list[AutomationAction]: ...
+
+
 class Store(RunStore, DatasetStore, RegistryStore, RetentionStore, StepStore, DeploymentStore,
-            Protocol):
+            MonitorStore, Protocol):
     """Every metadata operation, plus where the store is and which one it is."""
 
     @property

@@ -127,6 +127,9 @@ class RetentionMixin(SqlBase):
                 sa.select(t.registered_models.c.name, v.version, v.package_digest)
                 .join_from(t.model_versions, t.registered_models))
                 if (name, version) not in skip_versions}
+            # Cached explanations (keel.monitoring.explain) hang off version tags.
+            explained = set(conn.execute(sa.select(t.model_tags.c.value).where(
+                t.model_tags.c.key.like("keel.importance/%"))).scalars())
         return {"artifacts": artifacts, "dataset_manifests": manifests,
                 "dataset_documents": documents, "models": models,
-                "inference_log": segments}
+                "inference_log": segments, "model_documents": explained}

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # Bump with every migration; a database at a revision this build does not know
 # was written by a newer keel and is refused.
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 
 metadata = sa.MetaData()
 
@@ -296,4 +296,48 @@ feedback = sa.Table(
     sa.Column("deployment", sa.String(128), nullable=True),
     sa.Column("label", sa.Text, nullable=False),          # JSON value
     sa.Column("time", sa.BigInteger, nullable=False),
+)
+
+# Monitoring: one row per comparison (the full result as JSON), alerts raised
+# from them, and every continuous-training action with its chain and links.
+monitor_records = sa.Table(
+    "monitor_records", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("subject", sa.String(256), nullable=False),
+    sa.Column("time", sa.BigInteger, nullable=False),
+    sa.Column("window_start", sa.BigInteger, nullable=True),
+    sa.Column("window_end", sa.BigInteger, nullable=True),
+    sa.Column("reference", sa.Text, nullable=False),
+    sa.Column("current", sa.Text, nullable=False),
+    sa.Column("share_drifted", sa.Float, nullable=False),
+    sa.Column("drifted", sa.Boolean, nullable=False),
+    sa.Column("result", sa.Text, nullable=False),
+    sa.Index("ix_monitor_records_subject_time", "subject", "time"),
+)
+
+alerts = sa.Table(
+    "alerts", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("subject", sa.String(256), nullable=False),
+    sa.Column("record_id", sa.BigInteger, nullable=True),
+    sa.Column("time", sa.BigInteger, nullable=False),
+    sa.Column("rule", sa.Text, nullable=False),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("delivery", sa.Text, nullable=False),
+    sa.Index("ix_alerts_subject_time", "subject", "time"),
+)
+
+automation_actions = sa.Table(
+    "automation_actions", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("deployment", sa.String(128), nullable=False),
+    sa.Column("chain", sa.BigInteger, nullable=True),
+    sa.Column("time", sa.BigInteger, nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("figures", sa.Text, nullable=False),
+    sa.Column("links", sa.Text, nullable=False),
+    sa.Index("ix_automation_actions_name", "deployment", "id"),
 )

@@ -21,6 +21,7 @@ from keel.store.engine import create_engines, normalise_url
 from keel.store.failure import display_url
 from keel.store.filter import parse, parse_order_by
 from keel.store.model_store import ModelStoreMixin
+from keel.store.monitor_store import MonitorStoreMixin
 from keel.store.retention import RetentionMixin
 from keel.store.search import apply_order, compile_filter
 from keel.store.step_store import StepStoreMixin
@@ -41,7 +42,7 @@ def _null_to_nan(value: float | None) -> float:
 
 
 class SqlStore(DatasetStoreMixin, ModelStoreMixin, RetentionMixin, StepStoreMixin,
-               DeploymentStoreMixin):
+               DeploymentStoreMixin, MonitorStoreMixin):
     """Metadata in a relational database; see :class:`keel.store.Store`."""
 
     def __init__(self, url: str, lock_dir: Path | None = None,

@@ -1,0 +1,122 @@
+"""Where drift data comes from: a DataFrame, a CSV or Parquet file (or a folder
+holding one), or a dataset version (``transactions@2``)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from keel.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from keel.workspace import Workspace
+
+TABULAR = (".parquet", ".pq", ".csv")
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20,
+          "gib": 2**30}
+
+
+@dataclass(frozen=True)
+class Source:
+    """One side of a comparison."""
+
+    label: str
+    data: pd.DataFrame | None = None
+    path: Path | None = None
+
+    def frame(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The whole table in memory (only ``columns`` if given and present)."""
+        if self.data is not None:
+            return self.data
+        assert self.path is not None
+        import pandas as pd
+
+        try:
+            if self.path.suffix.lower() == ".csv":
+                return pd.read_csv(self.path)
+            import pyarrow.parquet as pq
+
+            schema = pq.read_schema(self.path)
+            wanted = [c for c in columns if c in schema.names] if columns else None
+            return pq.read_table(self.path, columns=wanted or None).to_pandas()
+        except (OSError, ValueError) as exc:
+            raise InvalidInput(f"cannot read {self.label} {self.path}: {exc}",
+                               hint="pass a CSV or Parquet file, a DataFrame or a dataset "
+                                    "version (name@N)") from exc
+
+    def streams(self, budget: int) -> bool:
+        """True when this side is a Parquet file too large to hold in memory:
+        decoded columns take several times the compressed bytes on disk."""
+        return (self.data is None and self.path is not None
+                and self.path.suffix.lower() in (".parquet", ".pq")
+                and self.path.stat().st_size * 4 > budget)
+
+
+def resolve(value: Any, label: str, ws: Workspace | None = None) -> Source:
+    """A :class:`Source` for ``value``; a clear error for anything else."""
+    import pandas as pd
+
+    if isinstance(value, pd.DataFrame):
+        return Source(label, data=value)
+    if isinstance(value, Path | str):
+        text = str(value)
+        if os.path.exists(text):
+            return Source(text, path=tabular_file(Path(text)))
+        if Path(text).suffix.lower() in TABULAR or os.sep in text:
+            raise NotFound(f"the {label} file {text} does not exist",
+                           hint="check the path (relative paths start at the current folder)")
+        if re.fullmatch(r"[A-Za-z0-9][\w.-]*(@(\d+|latest))?", text):
+            return _dataset(text, ws)
+        raise NotFound(f"the {label} {text!r} is neither a file nor a dataset version",
+                       hint="give a CSV/Parquet path, or a dataset version such as "
+                            "transactions@2 (see `keel data log NAME`)")
+    raise InvalidInput(f"the {label} must be a DataFrame, a file path or a dataset version, "
+                       f"not {type(value).__name__}")
+
+
+def _dataset(ref: str, ws: Workspace | None) -> Source:
+    import keel.data
+
+    version = keel.data.get(ref, ws=ws)
+    folder = keel.data.local_path(version.ref, ws=ws)
+    return Source(version.ref, path=tabular_file(folder, version.ref))
+
+
+def tabular_file(path: Path, label: str | None = None) -> Path:
+    """``path`` itself, or the one CSV/Parquet file inside a folder."""
+    if path.is_file():
+        if path.suffix.lower() not in TABULAR:
+            raise InvalidInput(f"{path} is not a CSV or Parquet file",
+                               hint="drift compares tables: give a .csv or .parquet file")
+        return path
+    found = sorted(p for p in path.rglob("*") if p.suffix.lower() in TABULAR and p.is_file())
+    if not found:
+        raise InvalidInput(f"{label or path} holds no CSV or Parquet file to compare")
+    if len(found) > 1:
+        names = ", ".join(str(p.relative_to(path)) for p in found[:5])
+        raise InvalidInput(f"{label or path} holds {len(found)} tables ({names})",
+                           hint="point at one file: a path inside the checked-out folder")
+    return found[0]
+
+
+def memory_budget(value: int | str | None) -> int:
+    """Bytes a comparison may hold: ``value`` (``"2GB"``, ``"512MiB"``, an int),
+    or a quarter of the machine's physical memory."""
+    if value is None:
+        try:
+            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+        except (ValueError, OSError):
+            return 2 * 10**9
+    if isinstance(value, int):
+        return value
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", value)
+    if not match or match.group(2).lower() not in _UNITS:
+        raise InvalidInput(f"cannot read memory size {value!r}",
+                           hint="write it as 500MB, 2GB or 1GiB")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])

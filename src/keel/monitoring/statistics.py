@@ -1,0 +1,152 @@
+"""Two-sample drift statistics, vectorised over numpy arrays.
+
+Numeric columns arrive **sorted and without NaN** (the caller sorts once and
+every statistic reuses it); categorical columns arrive as aligned count
+vectors over the union of both samples' categories, so a category seen only
+in the current data is counted, never dropped.
+
+Each function returns ``(statistic, p_value)``; ``p_value`` is None for the
+distances. Whether a value means drift is :func:`is_drift`'s business.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Methods whose verdict is a p-value below the threshold (a test at level
+# alpha); the others are distances compared with a threshold.
+P_VALUE_METHODS = frozenset({"ks", "chi2"})
+NUMERIC_METHODS = ("ks", "wasserstein", "psi")
+CATEGORICAL_METHODS = ("chi2", "jensenshannon", "psi")
+THRESHOLDS = {"ks": 0.05, "chi2": 0.05, "wasserstein": 0.1, "psi": 0.1, "jensenshannon": 0.1}
+PSI_BINS = 10
+# PSI's logarithm is undefined for an empty bin; floor the shares as is usual.
+PSI_FLOOR = 1e-4
+# Below this many rows per sample the exact KS distribution is used.
+EXACT_KS = 1_000
+
+
+def is_drift(method: str, statistic: float, p_value: float | None, threshold: float) -> bool:
+    """Drift when a test's p-value is below its level, or a distance reaches its
+    threshold. NaN (nothing to compare) is never drift."""
+    if method in P_VALUE_METHODS:
+        return p_value is not None and bool(p_value < threshold)
+    return bool(statistic >= threshold)
+
+
+def ks(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
+    """Two-sample Kolmogorov-Smirnov: the largest gap between the empirical
+    CDFs, and its two-sided p-value (exact for small samples, else the
+    asymptotic distribution of the statistic)."""
+    from scipy import stats
+
+    n, m = len(reference), len(current)
+    if max(n, m) <= EXACT_KS:
+        found = stats.ks_2samp(reference, current, method="auto")
+        return float(found.statistic), float(found.pvalue)
+    d = float(np.max(np.abs(cdf_gaps(reference, current))))
+    return d, ks_p_value(d, n, m)
+
+
+def cdf_gaps(reference: np.ndarray, current: np.ndarray) -> np.ndarray:
+    """F_ref(x) - F_cur(x) at every distinct value x of either sorted sample.
+
+    A stable sort of two sorted runs is a linear merge (timsort finds the
+    runs); walking the merged values, each reference value steps the gap up
+    by 1/n and each current value down by 1/m. Only the last of equal values
+    counts, so ties are stepped over whole.
+    """
+    n, m = len(reference), len(current)
+    values = np.concatenate([reference, current])
+    order = np.argsort(values, kind="stable")
+    steps = np.where(order < n, 1.0 / n, -1.0 / m)
+    gaps = np.cumsum(steps)
+    merged = values[order]
+    last = np.empty(len(merged), dtype=bool)
+    last[:-1] = merged[1:] != merged[:-1]
+    last[-1] = True
+    return gaps[last]
+
+
+def ks_p_value(d: float, n: int, m: int) -> float:
+    """Asymptotic two-sided p-value of a two-sample KS statistic."""
+    from scipy import stats
+
+    effective = n * m / (n + m)
+    return float(min(1.0, max(0.0, stats.kstwo.sf(d, max(1, round(effective))))))
+
+
+def wasserstein(reference: np.ndarray, current: np.ndarray, scale: float) -> float:
+    """Earth mover's distance between the two samples, in units of ``scale``
+    (the reference's standard deviation), so one threshold fits every column."""
+    values = np.concatenate([reference, current])
+    order = np.argsort(values, kind="stable")
+    merged = values[order]
+    gaps = np.cumsum(np.where(order < len(reference), 1.0 / len(reference),
+                              -1.0 / len(current)))
+    distance = float(np.sum(np.abs(gaps[:-1]) * np.diff(merged)))
+    return distance / scale if scale > 0 else (0.0 if distance == 0 else float("inf"))
+
+
+def scale_of(reference: np.ndarray) -> float:
+    """The reference's standard deviation; constant columns fall back to the
+    value's magnitude so a moved constant still reads as a large distance."""
+    std = float(np.std(reference))
+    if std > 0:
+        return std
+    return abs(float(reference[0])) if len(reference) else 0.0
+
+
+def quantile_edges(reference: np.ndarray, bins: int = PSI_BINS) -> np.ndarray:
+    """Inner bin edges at the reference's quantiles (duplicates collapsed)."""
+    inner = np.quantile(reference, np.linspace(0, 1, bins + 1)[1:-1])
+    return np.unique(inner)
+
+
+def binned(sorted_values: np.ndarray, inner_edges: np.ndarray) -> np.ndarray:
+    """Counts per bin of sorted values; bins are (-inf, e0], (e0, e1], ..., (ek, inf)."""
+    cuts = np.searchsorted(sorted_values, inner_edges, side="right")
+    return np.diff(np.concatenate([[0], cuts, [len(sorted_values)]]))
+
+
+def psi_from_counts(reference: np.ndarray, current: np.ndarray) -> float:
+    """Population stability index of two aligned count vectors."""
+    p = np.maximum(reference / max(reference.sum(), 1), PSI_FLOOR)
+    q = np.maximum(current / max(current.sum(), 1), PSI_FLOOR)
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
+def psi_numeric(reference: np.ndarray, current: np.ndarray) -> float:
+    """PSI over ten reference-quantile bins."""
+    edges = quantile_edges(reference)
+    return psi_from_counts(binned(reference, edges), binned(current, edges))
+
+
+def chi2(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
+    """Chi-square test of homogeneity on a 2 x k table of category counts."""
+    from scipy import stats
+
+    keep = (reference + current) > 0
+    table = np.vstack([reference[keep], current[keep]])
+    if table.shape[1] < 2:  # one category on both sides: nothing can differ
+        return 0.0, 1.0
+    found = stats.chi2_contingency(table, correction=False)
+    return float(found.statistic), float(found.pvalue)
+
+
+def jensenshannon(reference: np.ndarray, current: np.ndarray) -> float:
+    """Jensen-Shannon distance (base 2, so in [0, 1]) of two count vectors."""
+    from scipy.spatial import distance
+
+    p = reference / max(reference.sum(), 1)
+    q = current / max(current.sum(), 1)
+    return float(distance.jensenshannon(p, q, base=2))
+
+
+def chi2_applies(reference: np.ndarray, current: np.ndarray) -> bool:
+    """Cochran's rule: the chi-square approximation holds when every expected
+    cell count is at least 5 (else a distance is the honest choice)."""
+    total = reference + current
+    n, m = reference.sum(), current.sum()
+    expected = np.outer([n, m], total / (n + m)) if n + m else np.zeros((2, len(total)))
+    return bool(np.all(expected[:, total > 0] >= 5))
