@@ -68,6 +68,10 @@ def _call_pickled(payload: bytes) -> bytes:
     return bytes(cloudpickle.dumps(fn(*args)))
 
 
+# How long interrupted workers get to record their runs before they are ended.
+INTERRUPT_GRACE_S = 10.0
+
+
 class LocalPoolExecutor:
     """A pool of worker processes on this machine."""
 
@@ -77,6 +81,7 @@ class LocalPoolExecutor:
         import multiprocessing
 
         self.parallel = max(1, parallel)
+        self._interrupted: list[Any] = []
         self._pool = cf.ProcessPoolExecutor(self.parallel,
                                             mp_context=multiprocessing.get_context("spawn"))
 
@@ -100,12 +105,30 @@ class LocalPoolExecutor:
         they run ends as an interrupted run would (KILLED), and queued work is dropped."""
         import signal
 
-        for process in list(getattr(self._pool, "_processes", {}).values()):
+        self._interrupted = list(getattr(self._pool, "_processes", {}).values())
+        for process in self._interrupted:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(process.pid, signal.SIGINT)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if not self._interrupted:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            return
+        # The pool hands each worker its next call before the current one ends,
+        # so cancelling futures cannot stop a call already handed over: give the
+        # interrupted calls time to record their runs as KILLED, then end the
+        # workers rather than wait for work nobody wants any more.
+        import time
+
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + INTERRUPT_GRACE_S
+        for process in self._interrupted:
+            process.join(max(0.0, deadline - time.monotonic()))
+        for process in self._interrupted:
+            if process.is_alive():
+                process.terminate()
+                process.join(5)
+        self._interrupted = []
 
 
 class RayExecutor:
