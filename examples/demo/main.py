@@ -11,7 +11,11 @@ evidence. Then the champion's lineage, a reload in a fresh process and batch
 scoring; then serving (``examples/demo/serving.py``): the champion behind
 ``keel serve`` on 127.0.0.1, traffic, the runner-up as a 10% canary, feedback,
 promotion, ``keel deploy status``, the inference log and a prediction's
-lineage. The workspace (build/demo) is kept: a second ``make demo`` reuses
+lineage; then continuous training (``examples/demo/monitoring.py``): drifted
+traffic from a recalibrated sensor, drift found and alerted, the HTML report,
+a retrain on the newest data version (``examples/demo/retrain.py``) gated,
+canaried and promoted by ``keel automate run``, and the new champion's
+lineage naming the trigger. The workspace (build/demo) is kept: a second ``make demo`` reuses
 every pipeline step from the cache and says so.
 """
 
@@ -250,7 +254,11 @@ def main() -> None:
     from serving import serve_and_roll_out
 
     serving_commands = serve_and_roll_out(runs)
-    where_to_look(runs, launched_from, serving_commands)
+    console.rule("[bold]watched and retrained: drift -> retrain -> gates -> canary -> promote")
+    from monitoring import monitor_and_retrain
+
+    monitoring_commands = monitor_and_retrain(WORKSPACE)
+    where_to_look(runs, launched_from, serving_commands + monitoring_commands)
     console.rule(f"done in {time.perf_counter() - started:.1f}s")
 
 

@@ -262,7 +262,7 @@ def _retrain(policy: Policy, data: str | None, audit: _Audit, ws: Workspace
              ) -> ModelVersion | None:
     """Run the training pipeline; the version it registered, or None (audited)."""
     from keel.pipelines.pipeline import load_pipeline
-    from keel.pipelines.task import FAILED
+    from keel.pipelines.task import CACHED, FAILED
 
     started = now_ms()
     links: dict[str, Any] = {"pipeline": policy.pipeline, "data": data}
@@ -292,8 +292,14 @@ def _retrain(policy: Policy, data: str | None, audit: _Audit, ws: Workspace
                      f"{policy.model!r}", figures, links)
         return None
     links["model_version"] = candidate.ref
-    audit.record("retrain", "ok", f"{policy.pipeline} trained {candidate.ref}"
-                 + (f" on {data}" if data else ""), figures, links)
+    on = f" on {data}" if data else ""
+    if result.steps and all(s.status == CACHED for s in result.steps):
+        # Same code, data and params as a run before: its version stands; saying
+        # "trained" would claim work that was not done.
+        what = f"every step of {policy.pipeline} was cached{on}: reusing {candidate.ref}"
+    else:
+        what = f"{policy.pipeline} trained {candidate.ref}{on}"
+    audit.record("retrain", "ok", what, figures, links)
     return candidate
 
 

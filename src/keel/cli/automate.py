@@ -70,11 +70,14 @@ def daemon(every: str = typer.Option("5m", "--every", help="time between passes"
 
 @app.command()
 def history(deployment: str = typer.Argument(..., help="the deployment"),
+            last: int = typer.Option(0, "--last", "-n", help="only the last N chains"),
             as_json: bool = typer.Option(False, "--json")) -> None:
     """Every chain of automated actions: trigger -> retrain -> gate -> canary -> outcome."""
     from keel.automation.loop import chains
 
     found = chains(deployment, _ws())
+    if last > 0:
+        found = found[-last:]
     if as_json:
         typer.echo(json.dumps([[a.to_dict() for a in chain] for chain in found], indent=2))
         return

@@ -22,7 +22,8 @@ console = Console()
 _DEPLOYMENT = typer.Option(None, "--deployment", "-d",
                            help="a deployment: its inference log is the current data")
 _WINDOW = typer.Option("1h", "--window", "-w",
-                       help="how far back the current window reaches (30m, 1h, 7d; 'all')")
+                       help="how far back the current window reaches (30m, 1h, 7d), a start "
+                            "time (2026-11-29T10:00), or 'all'")
 _REFERENCE = typer.Option(None, "--reference", "-r",
                           help="FILE or DATASET@N to compare with (default for a deployment: "
                                "the data its model was trained on)")

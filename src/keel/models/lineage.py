@@ -130,7 +130,8 @@ def _automation(version_ref: str, ws: Workspace) -> list[dict[str, Any]]:
     """The continuous-training chain that made ``version_ref``, trigger first
     (empty when a person registered it)."""
     actions = ws.store.list_automation_actions(limit=10_000)
-    chain = next((a.chain for a in actions if a.action == "retrain"
+    # The latest chain that produced (or reused) the version is what made it current.
+    chain = next((a.chain for a in reversed(actions) if a.action == "retrain"
                   and a.links.get("model_version") == version_ref), None)
     if chain is None:
         return []

@@ -169,6 +169,9 @@ def _deployment_pass(name: str, window: str | int | None, reference: Any,
     ref_inputs = ref_frame[features]
     if predictions and model is not None and "prediction" in log.columns:
         ref_inputs, current = _with_predictions(model, ref_inputs, current, log, notes)
+    if model is not None and model.task == "classification" and "prediction" in current:
+        # Class labels are categories, whatever their dtype (0/1 are not a scale).
+        categorical = [*(categorical or ()), "prediction"]
     found = compare_frames(ref_inputs, current, categorical=categorical, methods=methods,
                            thresholds=thresholds, drift_share=share)
     result = MonitorResult(f"deployment:{name}", ref_label,
@@ -265,4 +268,9 @@ def _label(value: Any) -> str:
 
 
 def _window_text(window: str | int | None) -> str:
-    return "everything logged" if window is None else f"last {window}"
+    if window is None:
+        return "everything logged"
+    import re
+
+    return f"last {window}" if re.fullmatch(r"(\d+(\.\d+)?[smhdw])+", str(window).lower()) \
+        else f"since {window}"
