@@ -193,3 +193,52 @@ def test_files_compare_from_the_command_line_and_records_list(tmp_path: Path) ->
     assert "ref.parquet -> cur.parquet" in listed
     bad = run_keel("monitor", "run", "-r", "ref.parquet", "-c", "nope.parquet")
     assert bad.returncode == 1 and "current file nope.parquet does not exist" in bad.stderr
+
+
+def test_an_earlier_window_of_the_log_is_a_reference(registry: Registry,
+                                                    serve: Callable[..., Server]) -> None:
+    from datetime import UTC, datetime
+
+    def now() -> str:
+        return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+    rollout.create("prod", "churn@champion", registry.ws)
+    server = serve(deployment="prod")
+    before = now()
+    traffic(server, rows(400, seed=31))
+    logged(registry, 400)
+    time.sleep(0.05)
+    middle = now()
+    moved = rows(400, seed=32)
+    moved["f2"] = moved["f2"] * 3
+    traffic(server, moved)
+    logged(registry, 800)
+    result = monitor.run(deployment="prod", window=middle, reference_window=f"{before}..{middle}",
+                         ws=registry.ws)
+    assert result.drift.rows_reference == 400 and result.drift.rows_current == 400
+    assert result.drift.drifted_features == ["f2"]
+    assert "live traffic" in result.reference
+    with pytest.raises(InvalidInput, match="bad reference window"):
+        monitor.run(deployment="prod", reference_window="yesterday", ws=registry.ws)
+
+
+def test_watch_and_report_from_the_command_line(registry: Registry,
+                                                serve: Callable[..., Server]) -> None:
+    from tests.conftest import run_keel
+
+    reference = training_data(registry)
+    rollout.create("prod", "churn@champion", registry.ws)
+    server = serve(deployment="prod")
+    traffic(server, rows(200, seed=41), labels=True)
+    logged(registry, 200)
+    watched = run_keel("monitor", "watch", "-d", "prod", "--every", "0.1s", "--window", "1h",
+                       "--count", "2", "-r", reference, "-o", "watch.html")
+    assert watched.returncode == 0, watched.stderr
+    assert watched.stdout.count("deployment:prod: share drifted") == 2
+    assert (registry.root / "watch.html").stat().st_size > 10_000
+    made = run_keel("monitor", "report", "-d", "prod", "-r", reference, "-o", "out/report.html")
+    assert made.returncode == 0, made.stderr
+    page = (registry.root / "out" / "report.html").read_text()
+    assert "deployment:prod" in page and "f0" in page
+    history = run_keel("monitor", "history", "-d", "prod", "--json")
+    assert len(json.loads(history.stdout)) == 3  # two watch passes and the report's

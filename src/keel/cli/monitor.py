@@ -27,6 +27,9 @@ _WINDOW = typer.Option("1h", "--window", "-w",
 _REFERENCE = typer.Option(None, "--reference", "-r",
                           help="FILE or DATASET@N to compare with (default for a deployment: "
                                "the data its model was trained on)")
+_REFERENCE_WINDOW = typer.Option(None, "--reference-window",
+                                 help="an earlier window of the deployment's own log as the "
+                                      "reference: START..END, e.g. 7d..1d")
 _CURRENT = typer.Option(None, "--current", "-c",
                         help="FILE or DATASET@N as the current data (instead of a deployment)")
 _COLUMN = typer.Option(None, "--column", help="compare only this column (repeatable)")
@@ -61,17 +64,19 @@ def _window(value: str) -> str | None:
 
 def _pass(deployment: str | None, window: str, reference: str | None, current: str | None,
           column: list[str] | None, categorical: list[str] | None, method: list[str] | None,
-          alert: list[str] | None, webhook: str | None, save: bool = True) -> Any:
+          alert: list[str] | None, webhook: str | None, save: bool = True,
+          reference_window: str | None = None) -> Any:
     from keel.monitoring import monitor
 
     return monitor.run(deployment=deployment, window=_window(window), reference=reference,
                        current=current, columns=column or None, categorical=categorical or None,
                        methods=_methods(method), alerts=alert, webhook=webhook, save=save,
-                       ws=_ws())
+                       reference_window=reference_window, ws=_ws())
 
 
 @app.command("run")
 def run_(deployment: str = _DEPLOYMENT, window: str = _WINDOW, reference: str = _REFERENCE,
+         reference_window: str = _REFERENCE_WINDOW,
          current: str = _CURRENT, column: list[str] = _COLUMN,
          categorical: list[str] = _CATEGORICAL, method: list[str] = _METHOD,
          alert: list[str] = _ALERT, webhook: str = _WEBHOOK,
@@ -80,7 +85,7 @@ def run_(deployment: str = _DEPLOYMENT, window: str = _WINDOW, reference: str = 
          as_json: bool = typer.Option(False, "--json", help="print the result as JSON")) -> None:
     """Compare the current data with the reference and store a monitoring record."""
     result = _pass(deployment, window, reference, current, column, categorical, method, alert,
-                   webhook)
+                   webhook, reference_window=reference_window)
     if output:
         _write_report(result, output)
     if as_json:
@@ -93,7 +98,8 @@ def run_(deployment: str = _DEPLOYMENT, window: str = _WINDOW, reference: str = 
 
 @app.command()
 def report(deployment: str = _DEPLOYMENT, window: str = _WINDOW, reference: str = _REFERENCE,
-           current: str = _CURRENT, column: list[str] = _COLUMN,
+           reference_window: str = _REFERENCE_WINDOW, current: str = _CURRENT,
+           column: list[str] = _COLUMN,
            categorical: list[str] = _CATEGORICAL, method: list[str] = _METHOD,
            output: Path = typer.Option(Path("report.html"), "--output", "-o",
                                        help="where to write the HTML report"),
@@ -103,7 +109,7 @@ def report(deployment: str = _DEPLOYMENT, window: str = _WINDOW, reference: str 
     """Write a self-contained HTML report: distributions, drift scores and their
     trend, performance over time, alerts (opens without a network)."""
     result = _pass(deployment, window, reference, current, column, categorical, method, None,
-                   None)
+                   None, reference_window=reference_window)
     _write_report(result, output, label)
     show(result)
     console.print(f"report: {output}")

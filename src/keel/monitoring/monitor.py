@@ -81,12 +81,14 @@ def run(deployment: str | None = None, window: str | int | None = "1h",
         thresholds: float | Mapping[str, float] | None = None,
         drift_share: float | None = None, alerts: Sequence[str] | None = None,
         webhook: str | None = None, save: bool = True, predictions: bool = True,
-        ws: Workspace | None = None) -> MonitorResult:
+        reference_window: str | None = None, ws: Workspace | None = None) -> MonitorResult:
     """Compare, store a monitoring record and raise alerts.
 
     Either ``deployment`` (its inference log over the last ``window``, e.g.
     ``"1h"``) or ``current`` (a DataFrame, file or dataset version) is the
-    current data; ``reference`` overrides the default reference. ``alerts``
+    current data; ``reference`` overrides the default reference, or
+    ``reference_window`` (``"7d..1d"``: from 7 days ago to 1 day ago) takes
+    an earlier window of the same inference log as the reference. ``alerts``
     (rules such as ``"drift_share > 0.3"``) and ``webhook`` add to what
     ``[monitor.NAME]`` in keel.toml declares.
     """
@@ -107,7 +109,8 @@ def run(deployment: str | None = None, window: str | int | None = "1h",
     if deployment is not None and current is None:
         result = _deployment_pass(deployment, window, reference or declared.get("reference"),
                                   columns, categorical, methods, thresholds, share,
-                                  predictions, ws)
+                                  predictions, ws,
+                                  reference_window or declared.get("reference_window"))
     else:
         if reference is None:
             raise InvalidInput("give the reference to compare with (--reference "
@@ -139,7 +142,8 @@ def _deployment_pass(name: str, window: str | int | None, reference: Any,
                      columns: Sequence[str] | None, categorical: Sequence[str] | None,
                      methods: str | Mapping[str, str] | None,
                      thresholds: float | Mapping[str, float] | None, share: float,
-                     predictions: bool, ws: Workspace) -> MonitorResult:
+                     predictions: bool, ws: Workspace,
+                     reference_window: str | None = None) -> MonitorResult:
     from keel.clock import now_ms
     from keel.monitoring.performance import performance
     from keel.monitoring.sources import resolve
@@ -155,9 +159,19 @@ def _deployment_pass(name: str, window: str | int | None, reference: Any,
                            f"({_window_text(window)})", hint="widen --window, or check that "
                            "the server runs and logs (keel deploy log " + name + ")")
     notes: list[str] = []
-    ref_label = _label(reference) if reference is not None else _training_data(version, ws)
-    ref_frame = resolve(reference if reference is not None else ref_label, "reference",
-                        ws).frame()
+    if reference_window is not None:
+        ref_start, ref_end = _bounds(reference_window)
+        ref_frame = InferenceLog(name, ws).read(start=ref_start, end=ref_end, role="live",
+                                                labels=False)
+        ref_label = f"{name} live traffic, {reference_window} ago"
+        if ref_frame.empty:
+            raise InvalidInput(f"deployment {name!r} logged nothing in the reference window "
+                               f"{reference_window}", hint="pick a window with traffic")
+    else:
+        ref_label = _label(reference) if reference is not None else \
+            _training_data(version, ws)
+        ref_frame = resolve(reference if reference is not None else ref_label, "reference",
+                            ws).frame()
     model = _model(version, ws, notes)
     features = list(columns) if columns else _features(log, model)
     current = log[features].reset_index(drop=True)
@@ -167,7 +181,10 @@ def _deployment_pass(name: str, window: str | int | None, reference: Any,
                            f"{', '.join(missing)}", hint="give a reference with the same "
                            "columns as the traffic (--reference DATASET@N or FILE)")
     ref_inputs = ref_frame[features]
-    if predictions and model is not None and "prediction" in log.columns:
+    if reference_window is not None:  # both sides were logged: compare the logged predictions
+        ref_inputs = ref_inputs.assign(prediction=ref_frame["prediction"].to_numpy())
+        current = current.assign(prediction=log["prediction"].to_numpy())
+    elif predictions and model is not None and "prediction" in log.columns:
         ref_inputs, current = _with_predictions(model, ref_inputs, current, log, notes)
     if model is not None and model.task == "classification" and "prediction" in current:
         # Class labels are categories, whatever their dtype (0/1 are not a scale).
@@ -180,6 +197,17 @@ def _deployment_pass(name: str, window: str | int | None, reference: Any,
                            model_version=version, notes=notes)
     result.frames = (ref_inputs, current)
     return result
+
+
+def _bounds(window: str) -> tuple[int | None, int | None]:
+    """``"7d..1d"`` as epoch-ms bounds (each side a duration back or a time)."""
+    from keel.serving.inference_log import to_ms
+
+    start, sep, end = window.partition("..")
+    if not sep or not start.strip():
+        raise InvalidInput(f"bad reference window {window!r}",
+                           hint="write START..END, e.g. 7d..1d (from 7 days ago to 1 day ago)")
+    return to_ms(start.strip()), to_ms(end.strip()) if end.strip() else None
 
 
 def _training_data(version: str, ws: Workspace) -> str:
