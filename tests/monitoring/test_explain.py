@@ -196,3 +196,14 @@ def test_version_importance_errors_name_the_fix(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="notes@1 holds no CSV or Parquet file") as empty:
         version_importance(ref, "notes@1", "y")
     assert empty.value.hint and "readme.txt" in empty.value.hint
+
+
+def test_gc_keeps_cached_importance(tmp_path: Path) -> None:
+    from keel.gc import collect
+    from keel.tracking import session
+
+    ref = registered_model(tmp_path)
+    first = importance_report(ref, "holdout@1", "y")
+    collect(session.workspace(), older_than_s=0, grace_s=0)
+    again = importance_report(ref, "holdout@1", "y")
+    assert again.cached and again.importance == first.importance
