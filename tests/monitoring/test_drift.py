@@ -194,3 +194,31 @@ def test_unknown_methods_and_sources_are_refused() -> None:
         keel.drift("no-such-file.parquet", normal(50, 2))
     with pytest.raises(InvalidInput, match="memory size"):
         keel.drift(normal(50, 1), normal(50, 2), max_memory="lots")
+
+
+def test_a_stored_profile_is_a_reference_without_reading_rows(tmp_path: Path) -> None:
+    Workspace.open(tmp_path, create=True)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    rng = np.random.default_rng(17)
+    reference = pd.DataFrame({"x": rng.normal(size=20_000),
+                              "plan": rng.choice(["basic", "pro", "team"], 20_000)})
+    reference.to_parquet(folder / "t.parquet")
+    keel.data.add(folder, "customers")
+    same = pd.DataFrame({"x": rng.normal(size=5000),
+                         "plan": rng.choice(["basic", "pro", "team"], 5000)})
+    moved = pd.DataFrame({"x": rng.normal(0.3, 1, 5000),
+                          "plan": rng.choice(["basic", "pro", "team"], 5000, p=[0.6, 0.2, 0.2])})
+    quiet = keel.drift("profile:customers@1", same)
+    assert not quiet.drifted_features
+    found = keel.drift("profile:customers@1", moved)
+    assert found.drifted_features == ["x", "plan"]
+    exact = keel.drift("customers@1", moved)
+    # Binned KS never exceeds the exact statistic and stays close to it.
+    assert found.feature("x").statistic <= exact.feature("x").statistic + 1e-9
+    assert found.feature("x").statistic == pytest.approx(exact.feature("x").statistic, abs=0.03)
+    assert "profile" in found.feature("x").note
+    profiles = keel.data.profiles("customers@1")
+    assert keel.drift(next(iter(profiles.values())), moved).drifted_features == ["x", "plan"]
+    with pytest.raises(InvalidInput, match="must be rows, not a profile"):
+        keel.drift(moved, "profile:customers@1")

@@ -131,7 +131,9 @@ def drift(reference: Any, current: Any, categorical: Sequence[str] | None = None
     """Compare ``current`` with ``reference``, feature by feature.
 
     Each side is a DataFrame, a CSV or Parquet path, or a dataset version
-    (``"transactions@2"``). ``categorical`` names columns to treat as
+    (``"transactions@2"``); the reference may also be a dataset version's
+    stored profile (``"profile:transactions@2"`` or a ``TableProfile``),
+    compared through its histograms without reading its rows. ``categorical`` names columns to treat as
     categories even if numeric; ``methods`` picks a method for every feature
     (``"psi"``) or per feature (``{"amount": "wasserstein"}``); ``thresholds``
     overrides the level or distance that means drift. ``columns`` restricts
@@ -146,6 +148,14 @@ def drift(reference: Any, current: Any, categorical: Sequence[str] | None = None
     budget = sources.memory_budget(max_memory)
     ref_source = sources.resolve(reference, "reference", ws)
     cur_source = sources.resolve(current, "current", ws)
+    if cur_source.profile is not None:
+        raise InvalidInput("the current data must be rows, not a profile",
+                           hint="a profile can stand only for the reference")
+    if ref_source.profile is not None:
+        from keel.monitoring.profile_reference import drift_against_profile
+
+        return drift_against_profile(ref_source.profile, cur_source.frame(columns),
+                                     categorical, methods, thresholds, columns, drift_share)
     if ref_source.streams(budget) or cur_source.streams(budget):
         from keel.monitoring.streaming import streamed_drift
 

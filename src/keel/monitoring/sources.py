@@ -29,6 +29,7 @@ class Source:
     label: str
     data: pd.DataFrame | None = None
     path: Path | None = None
+    profile: Any = None  # a keel.data TableProfile: compare against its histograms
 
     def frame(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """The whole table in memory (only ``columns`` if given and present)."""
@@ -53,7 +54,7 @@ class Source:
     def streams(self, budget: int) -> bool:
         """True when this side is a Parquet file too large to hold in memory:
         decoded columns take several times the compressed bytes on disk."""
-        return (self.data is None and self.path is not None
+        return (self.data is None and self.path is not None and self.profile is None
                 and self.path.suffix.lower() in (".parquet", ".pq")
                 and self.path.stat().st_size * 4 > budget)
 
@@ -62,8 +63,14 @@ def resolve(value: Any, label: str, ws: Workspace | None = None) -> Source:
     """A :class:`Source` for ``value``; a clear error for anything else."""
     import pandas as pd
 
+    from keel.data.profile import TableProfile
+
     if isinstance(value, pd.DataFrame):
         return Source(label, data=value)
+    if isinstance(value, TableProfile):
+        return Source(f"profile ({value.rows:,} rows)", profile=value)
+    if isinstance(value, str) and value.startswith("profile:"):
+        return _profile(value.removeprefix("profile:"), ws)
     if isinstance(value, Path | str):
         text = str(value)
         if os.path.exists(text):
@@ -78,6 +85,21 @@ def resolve(value: Any, label: str, ws: Workspace | None = None) -> Source:
                             "transactions@2 (see `keel data log NAME`)")
     raise InvalidInput(f"the {label} must be a DataFrame, a file path or a dataset version, "
                        f"not {type(value).__name__}")
+
+
+def _profile(ref: str, ws: Workspace | None) -> Source:
+    """The stored profile of a dataset version's one table (``profile:NAME@V``)."""
+    import keel.data
+
+    version = keel.data.get(ref, ws=ws)
+    profiles = keel.data.profiles(version.ref, ws=ws)
+    if not profiles:
+        raise InvalidInput(f"{version.ref} has no stored profile (no CSV or Parquet file)")
+    if len(profiles) > 1:
+        raise InvalidInput(f"{version.ref} holds {len(profiles)} profiled tables "
+                           f"({', '.join(sorted(profiles)[:5])})",
+                           hint="compare against the rows of one file instead")
+    return Source(f"profile of {version.ref}", profile=next(iter(profiles.values())))
 
 
 def _dataset(ref: str, ws: Workspace | None) -> Source:
