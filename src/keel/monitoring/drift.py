@@ -133,13 +133,15 @@ def drift(reference: Any, current: Any, categorical: Sequence[str] | None = None
     Each side is a DataFrame, a CSV or Parquet path, or a dataset version
     (``"transactions@2"``); the reference may also be a dataset version's
     stored profile (``"profile:transactions@2"`` or a ``TableProfile``),
-    compared through its histograms without reading its rows. ``categorical`` names columns to treat as
-    categories even if numeric; ``methods`` picks a method for every feature
-    (``"psi"``) or per feature (``{"amount": "wasserstein"}``); ``thresholds``
-    overrides the level or distance that means drift. ``columns`` restricts
-    the comparison. Parquet files larger than ``max_memory`` (bytes or
-    ``"2GB"``; default a quarter of this machine's memory) are streamed in
-    batches and compared through fine histograms, in bounded memory.
+    compared through its histograms without reading its rows.
+
+    ``categorical`` names columns to treat as categories even if numeric;
+    ``methods`` picks a method for every feature (``"psi"``) or per feature
+    (``{"amount": "wasserstein"}``); ``thresholds`` overrides the level or
+    distance that means drift; ``columns`` restricts the comparison. Parquet
+    files larger than ``max_memory`` (bytes or ``"2GB"``; default a quarter
+    of this machine's memory) are streamed in batches and compared through
+    fine histograms, in bounded memory.
 
     >>> keel.drift(train_frame, last_hour_frame).to_frame()
     """

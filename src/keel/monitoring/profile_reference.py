@@ -17,6 +17,7 @@ pooled as "other" on both sides (a new category is then counted there).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -96,7 +97,7 @@ def _numeric(column: Any, current: pd.Series, method: str,
         statistic = gap / scale if scale > 0 else (0.0 if gap == 0 else float("inf"))
     else:
         statistic = st.psi_from_counts(ref_counts, cur_counts)
-    labels = [f"{a:.3g} to {b:.3g}" for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    labels = [f"{a:.3g} to {b:.3g}" for a, b in pairwise(edges)]
     distribution = Distribution(labels, list(ref_counts / ref_counts.sum()),
                                 list(cur_counts / cur_counts.sum()))
     return FeatureDrift(column.name, "numeric", method, statistic, p_value, level,
