@@ -213,3 +213,19 @@ def test_a_drift_rule_triggers_from_live_traffic(registry: Registry,
              what="logged rows")
     fired = run_once(registry.ws, dry_run=True)
     assert fired[0].action == "trigger" and "drift_share = " in fired[0].reason
+
+
+def test_a_policy_declared_in_python_runs_the_pipeline_object(registry: Registry) -> None:
+    from keel.automation import Policy, Trigger
+    from keel.pipelines.pipeline import load_pipeline
+
+    setup(registry)
+    (registry.root / "keel.toml").unlink()
+    pipeline = load_pipeline(str(registry.root / "retrain.py"))
+    policy = Policy("prod", pipeline=pipeline, model="churn", data="train@latest",
+                    triggers=(Trigger.parse("new_version: train"),),
+                    gates=("accuracy >= 0.8",))
+    steps = run_once(registry.ws, policy=policy)
+    assert [(s.action, s.outcome) for s in steps] == [
+        ("trigger", "ok"), ("retrain", "ok"), ("gate", "ok"), ("canary", "ok")]
+    assert steps[1].links["pipeline"] == "retrain"

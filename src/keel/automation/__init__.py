@@ -7,3 +7,8 @@ so cron, CI or ``keel automate daemon`` can drive it. Every action is audited
 with its reason, figures and links (trigger -> pipeline run -> model version
 -> deployment revision).
 """
+
+from keel.automation.loop import Step, run_once
+from keel.automation.policy import CanaryPlan, Policy, Trigger, policies
+
+__all__ = ["CanaryPlan", "Policy", "Step", "Trigger", "policies", "run_once"]

@@ -182,8 +182,8 @@ def _watch(policy: Policy, ws: Workspace, dry_run: bool) -> list[Step]:
     if dry_run:
         gates = ", ".join(policy.gates) or "the declared gates"
         on = f" on {data}" if data else ""
-        audit.record("retrain", "dry-run", f"would run {policy.pipeline}{on}, gate it ({gates}) "
-                     f"against {policy.model}@{policy.alias}, then canary it at "
+        audit.record("retrain", "dry-run", f"would run {policy.pipeline_name}{on}, gate it "
+                     f"({gates}) against {policy.model}@{policy.alias}, then canary it at "
                      f"{policy.canary.percent:g}%", links={"data": data})
         return audit.steps
     candidate = _retrain(policy, data, audit, ws)
@@ -265,17 +265,20 @@ def _retrain(policy: Policy, data: str | None, audit: _Audit, ws: Workspace
     from keel.pipelines.task import CACHED, FAILED
 
     started = now_ms()
-    links: dict[str, Any] = {"pipeline": policy.pipeline, "data": data}
+    links: dict[str, Any] = {"pipeline": policy.pipeline_name, "data": data}
     clock = time.perf_counter()
     try:
-        path, _, name = policy.pipeline.partition(":")
-        where = Path(path) if Path(path).is_absolute() else ws.root / path
-        pipeline = load_pipeline(f"{where}:{name}" if name else str(where))
+        if isinstance(policy.pipeline, str):
+            path, _, name = policy.pipeline.partition(":")
+            where = Path(path) if Path(path).is_absolute() else ws.root / path
+            pipeline = load_pipeline(f"{where}:{name}" if name else str(where))
+        else:  # declared in Python: the @keel.pipeline object itself
+            pipeline = policy.pipeline
         params: dict[str, Any] = {"data": data} if data and "data" in inspect.signature(
             pipeline.fn).parameters else {}
         result = pipeline.run(ws=ws, **params)
     except Exception as exc:  # a user's pipeline can fail any way; the loop must go on
-        audit.record("retrain", "failed", f"{policy.pipeline} failed: "
+        audit.record("retrain", "failed", f"{policy.pipeline_name} failed: "
                      f"{type(exc).__name__}: {exc}", {"seconds": time.perf_counter() - clock},
                      links)
         return None
@@ -283,12 +286,12 @@ def _retrain(policy: Policy, data: str | None, audit: _Audit, ws: Workspace
     figures = {"seconds": round(time.perf_counter() - clock, 2)}
     if not result.ok:
         failed = next((s for s in result.steps if s.status == FAILED), result.steps[-1])
-        audit.record("retrain", "failed", f"step {failed.step} of {policy.pipeline} "
+        audit.record("retrain", "failed", f"step {failed.step} of {policy.pipeline_name} "
                      f"failed: {failed.error}", figures, links)
         return None
     candidate = _candidate(policy, result, started, ws)
     if candidate is None:
-        audit.record("retrain", "failed", f"{policy.pipeline} registered no new version of "
+        audit.record("retrain", "failed", f"{policy.pipeline_name} registered no new version of "
                      f"{policy.model!r}", figures, links)
         return None
     links["model_version"] = candidate.ref
@@ -296,9 +299,9 @@ def _retrain(policy: Policy, data: str | None, audit: _Audit, ws: Workspace
     if result.steps and all(s.status == CACHED for s in result.steps):
         # Same code, data and params as a run before: its version stands; saying
         # "trained" would claim work that was not done.
-        what = f"every step of {policy.pipeline} was cached{on}: reusing {candidate.ref}"
+        what = f"every step of {policy.pipeline_name} was cached{on}: reusing {candidate.ref}"
     else:
-        what = f"{policy.pipeline} trained {candidate.ref}{on}"
+        what = f"{policy.pipeline_name} trained {candidate.ref}{on}"
     audit.record("retrain", "ok", what, figures, links)
     return candidate
 

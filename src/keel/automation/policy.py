@@ -68,10 +68,18 @@ class CanaryPlan:
 
 @dataclass(frozen=True)
 class Policy:
-    """What to watch, how to retrain, and how carefully to roll out."""
+    """What to watch, how to retrain, and how carefully to roll out.
+
+    Declared in Python rather than keel.toml::
+
+        policy = Policy("prod", pipeline=churn, model="churn", data="transactions@latest",
+                        triggers=(Trigger.parse("drift_share > 0.3"),),
+                        gates=("accuracy >= 0.85",))
+        keel.automation.run_once(policy=policy)
+    """
 
     deployment: str
-    pipeline: str
+    pipeline: Any  # "pipeline.py:NAME" (from the workspace root), or a @keel.pipeline object
     model: str
     data: str | None = None
     triggers: tuple[Trigger, ...] = ()
@@ -84,6 +92,13 @@ class Policy:
     max_regression: float | None = None
     reference: str | None = None
     label: str | None = None
+
+    @property
+    def pipeline_name(self) -> str:
+        """How the pipeline is named in messages and the audit."""
+        if isinstance(self.pipeline, str):
+            return self.pipeline
+        return str(getattr(self.pipeline, "name", self.pipeline))
 
     @classmethod
     def from_table(cls, deployment: str, table: dict[str, Any]) -> Policy:
