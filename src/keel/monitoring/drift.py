@@ -275,11 +275,9 @@ def threshold_for(name: str, method: str, thresholds: float | Mapping[str, float
 
 def _numeric(name: str, reference: pd.Series, current: pd.Series, method: str,
              threshold: float | None) -> FeatureDrift:
-    ref_all = reference.to_numpy(dtype=np.float64, na_value=np.nan)
-    cur_all = current.to_numpy(dtype=np.float64, na_value=np.nan)
-    ref = np.sort(ref_all[~np.isnan(ref_all)])
-    cur = np.sort(cur_all[~np.isnan(cur_all)])
-    nulls = (1 - len(ref) / len(ref_all), 1 - len(cur) / len(cur_all))
+    ref, ref_rows = _sorted_values(reference)
+    cur, cur_rows = _sorted_values(current)
+    nulls = (1 - len(ref) / ref_rows, 1 - len(cur) / cur_rows)
     method = "ks" if method == "default" else method
     level = st.THRESHOLDS[method] if threshold is None else threshold
     if not len(ref) or not len(cur):
@@ -294,6 +292,15 @@ def _numeric(name: str, reference: pd.Series, current: pd.Series, method: str,
     return FeatureDrift(name, "numeric", method, statistic, p_value, level,
                         st.is_drift(method, statistic, p_value, level), len(ref), len(cur),
                         *nulls, distribution=numeric_distribution(ref, cur))
+
+
+def _sorted_values(column: pd.Series) -> tuple[np.ndarray, int]:
+    """The column's non-null values sorted (one copy when nothing is null), and
+    its length."""
+    values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    missing = np.isnan(values)
+    kept = values[~missing] if missing.any() else values
+    return np.sort(kept), len(values)
 
 
 def _categorical(name: str, reference: pd.Series, current: pd.Series, method: str,
