@@ -316,3 +316,20 @@ class AutomationAction:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Token:
+    """An access token of the team server (the secret itself is never stored)."""
+
+    id: str
+    project: str
+    role: str  # viewer | editor | validator | admin
+    description: str
+    created_by: str
+    created_at: int
+    expires_at: int | None = None
+    revoked_at: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

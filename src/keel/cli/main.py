@@ -22,6 +22,7 @@ from keel.cli.gc import gc
 from keel.cli.lineage import lineage
 from keel.cli.predict import predict
 from keel.cli.serve import serve
+from keel.cli.server import server, token_app
 from keel.cli.trials import run, sweep
 from keel.config import all_settings, find_workspace
 from keel.errors import KeelError
@@ -43,6 +44,8 @@ app.add_typer(automate.app, name="automate")
 app.command()(lineage)
 app.command()(predict)
 app.command()(serve)
+app.command()(server)
+app.add_typer(token_app, name="token")
 app.command()(gc)
 app.command()(run)
 app.command()(sweep)

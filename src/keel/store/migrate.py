@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from keel.errors import IncompatibleVersion
 from keel.store.schema import SCHEMA_REVISION
 
-KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008")
+KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009")
 
 
 def current_revision(engine: sa.Engine) -> str | None:

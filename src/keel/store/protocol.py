@@ -30,6 +30,7 @@ from keel.entities import (
     Run,
     RunEnd,
     StepRecord,
+    Token,
     VersionStats,
 )
 
@@ -187,8 +188,20 @@ class MonitorStore(Protocol):
                                 limit: int = 1000) -> list[AutomationAction]: ...
 
 
+class TokenStore(Protocol):
+    """The team server's access tokens and write audit."""
+
+    def create_token(self, token_id: str, secret_hash: str, project: str, role: str,
+                     description: str, created_by: str, expires_at: int | None) -> Token: ...
+    def token_by_hash(self, secret_hash: str) -> Token | None: ...
+    def list_tokens(self) -> list[Token]: ...
+    def revoke_token(self, token_id: str = "", secret_hash: str = "") -> Token: ...
+    def audit_write(self, token_id: str | None, method: str, path: str, status: int) -> None: ...
+    def list_audit(self, limit: int = 100) -> list[dict[str, Any]]: ...
+
+
 class Store(RunStore, DatasetStore, RegistryStore, RetentionStore, StepStore, DeploymentStore,
-            MonitorStore, Protocol):
+            MonitorStore, TokenStore, Protocol):
     """Every metadata operation, plus where the store is and which one it is."""
 
     @property

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # Bump with every migration; a database at a revision this build does not know
 # was written by a newer keel and is refused.
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 
 metadata = sa.MetaData()
 
@@ -340,4 +340,29 @@ automation_actions = sa.Table(
     sa.Column("figures", sa.Text, nullable=False),
     sa.Column("links", sa.Text, nullable=False),
     sa.Index("ix_automation_actions_name", "deployment", "id"),
+)
+
+# The team server: tokens (only their SHA-256 is kept) and who wrote what.
+tokens = sa.Table(
+    "tokens", metadata,
+    sa.Column("id", sa.String(16), primary_key=True),
+    sa.Column("hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("project", sa.String(128), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String(256), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=True),
+    sa.Column("revoked_at", sa.BigInteger, nullable=True),
+)
+
+server_audit = sa.Table(
+    "server_audit", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("time", sa.BigInteger, nullable=False),
+    sa.Column("token_id", sa.String(16), nullable=True),
+    sa.Column("method", sa.String(8), nullable=False),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Index("ix_server_audit_time", "time"),
 )

@@ -25,6 +25,7 @@ from keel.store.monitor_store import MonitorStoreMixin
 from keel.store.retention import RetentionMixin
 from keel.store.search import apply_order, compile_filter
 from keel.store.step_store import StepStoreMixin
+from keel.store.token_store import TokenStoreMixin
 
 
 def open_store(store: str, lock_dir: Path | None = None, durability: str = "process"
@@ -42,7 +43,7 @@ def _null_to_nan(value: float | None) -> float:
 
 
 class SqlStore(DatasetStoreMixin, ModelStoreMixin, RetentionMixin, StepStoreMixin,
-               DeploymentStoreMixin, MonitorStoreMixin):
+               DeploymentStoreMixin, MonitorStoreMixin, TokenStoreMixin):
     """Metadata in a relational database; see :class:`keel.store.Store`."""
 
     def __init__(self, url: str, lock_dir: Path | None = None,

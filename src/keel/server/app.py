@@ -1,0 +1,136 @@
+"""The team server's ASGI app: token check and write audit in front of the
+MLflow-compatible API, errors in MLflow's JSON shape."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from keel.errors import AlreadyExists, Conflict, InvalidInput, KeelError, NotFound
+from keel.server import tokens
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+    from keel.workspace import Workspace
+
+OPEN_PATHS = ("/health", "/api/2.0/mlflow/server-info")
+# POSTs that only read: a viewer may send them.
+READ_POSTS = ("/mlflow/runs/search", "/mlflow/experiments/search")
+
+
+def create_app(ws: Workspace, auth: bool = True) -> FastAPI:
+    """The server over ``ws``. ``auth=False`` only for a server on loopback."""
+    from keel.server.mlflow_api import artifacts_router, router
+
+    app = FastAPI(title="keel server", version="1", docs_url="/docs",
+                  openapi_url="/api/v1/openapi.json")
+    for prefix in ("/api/2.0", "/ajax-api/2.0"):
+        app.include_router(router(ws), prefix=prefix)
+    app.include_router(artifacts_router(ws), prefix="/api/2.0")
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "store": ws.store.store_id if hasattr(ws.store, "store_id")
+                else "", "auth": auth}
+
+    @app.get("/api/3.0/mlflow/server-info")
+    def server_info() -> dict[str, Any]:
+        return {"store_type": "SqlStore", "workspaces_enabled": False}
+
+    @app.exception_handler(KeelError)
+    def keel_error(_: Request, exc: KeelError) -> JSONResponse:
+        return mlflow_error(exc)
+
+    @app.exception_handler(RequestValidationError)
+    def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return _json(400, "INVALID_PARAMETER_VALUE",
+                     f"{first.get('msg', 'invalid request')}" + (f" ({where})" if where else ""))
+
+    app.add_middleware(TokenMiddleware, ws=ws, enabled=auth)
+    return app
+
+
+def mlflow_error(exc: KeelError) -> JSONResponse:
+    """A keel error as MLflow's client expects it: ``{error_code, message}``."""
+    message = exc.message + (f" ({exc.hint})" if exc.hint else "")
+    if isinstance(exc, NotFound):
+        return _json(404, "RESOURCE_DOES_NOT_EXIST", message)
+    if isinstance(exc, AlreadyExists):
+        return _json(400, "RESOURCE_ALREADY_EXISTS", message)
+    if isinstance(exc, Conflict):
+        return _json(409, "ABORTED", message)
+    if isinstance(exc, InvalidInput):
+        return _json(400, "INVALID_PARAMETER_VALUE", message)
+    return _json(500, "INTERNAL_ERROR", message)
+
+
+def _json(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error_code": code, "message": message}, status_code=status)
+
+
+class TokenMiddleware:
+    """Every request but /health carries a live token whose role allows it;
+    every write is audited with the token that made it."""
+
+    def __init__(self, app: ASGIApp, ws: Workspace, enabled: bool) -> None:
+        self.app, self.ws, self.enabled = app, ws, enabled
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        from starlette.concurrency import run_in_threadpool
+
+        method, path = scope["method"], scope["path"]
+        token = None
+        if self.enabled:
+            secret = _bearer(scope)
+            token = await run_in_threadpool(tokens.check, self.ws, secret) if secret else None
+            if token is None:
+                await _send(send, 401, "UNAUTHENTICATED",
+                            "a valid token is required: Authorization: Bearer <token> "
+                            "(MLFLOW_TRACKING_TOKEN for MLflow clients; "
+                            "`keel token create` makes one)")
+                return
+            needed = "viewer" if method in ("GET", "HEAD") or path.endswith(READ_POSTS) \
+                else "editor"
+            if not tokens.allows(token.role, needed):
+                await _send(send, 403, "PERMISSION_DENIED",
+                            f"a {token.role} token cannot {method} {path}; it needs {needed}")
+                return
+        scope.setdefault("state", {})["token"] = token
+        status = 500
+
+        async def remember(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        await self.app(scope, receive, remember)
+        if method not in ("GET", "HEAD") and not path.endswith(READ_POSTS):
+            await run_in_threadpool(self.ws.store.audit_write, token.id if token else None,
+                                    method, path, status)
+
+
+def _bearer(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            kind, _, secret = value.decode("latin-1").partition(" ")
+            return secret.strip() if kind.lower() == "bearer" else ""
+    return ""
+
+
+async def _send(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps({"error_code": code, "message": message}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

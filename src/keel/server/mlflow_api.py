@@ -1,0 +1,416 @@
+"""MLflow's tracking REST API over keel's store, so MLflow clients keep working.
+
+Experiments, runs, params, metrics, tags, batches, search, metric history
+(``/api/2.0/mlflow/...``, also under ``/ajax-api``), and artifacts through
+the ``mlflow-artifacts`` endpoints: a run's ``artifact_uri`` is
+``mlflow-artifacts:/<experiment>/<run>/artifacts``, which the client turns
+into ``/api/2.0/mlflow-artifacts/artifacts/<experiment>/<run>/artifacts/<path>``.
+Limits and error shapes are MLflow's: a log-batch holds at most 1,000
+metrics, 100 params and 100 tags; a missing experiment is a 404 with
+``RESOURCE_DOES_NOT_EXIST`` (``set_experiment`` relies on it).
+
+Log-batch is idempotent: the client retries 408/429/5xx, so a metric point
+already stored (same key, step, timestamp and value) is not stored twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import Response, StreamingResponse
+
+from keel.clock import now_ms
+from keel.entities import Artifact, Experiment, MetricPoint, Run
+from keel.errors import InvalidInput, NotFound
+from keel.tracking.keys import (
+    check_artifact_path,
+    check_key,
+    check_metric_value,
+    check_step,
+    param_text,
+)
+
+if TYPE_CHECKING:
+    from keel.workspace import Workspace
+
+MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
+MAX_BATCH_BYTES = 1_000_000
+MAX_UPLOAD_BYTES = 2 * 1024**3
+DEFAULT_EXPERIMENT = "Default"
+STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+
+
+def router(ws: Workspace) -> APIRouter:
+    """The MLflow-compatible routes over ``ws`` (mounted at /api/2.0 and /ajax-api/2.0)."""
+    api = APIRouter()
+
+    # -- experiments -------------------------------------------------------------------
+
+    @api.post("/mlflow/experiments/create")
+    def create_experiment(payload: dict[str, Any] = Body(default_factory=dict)
+                          ) -> dict[str, Any]:
+        name = _required(payload, "name")
+        tags = {t["key"]: str(t.get("value", "")) for t in payload.get("tags", [])}
+        return {"experiment_id": str(ws.store.create_experiment(name, tags=tags).id)}
+
+    @api.get("/mlflow/experiments/get")
+    def get_experiment(experiment_id: str = Query(...)) -> dict[str, Any]:
+        return {"experiment": _experiment(_experiment_by_id(ws, experiment_id))}
+
+    @api.get("/mlflow/experiments/get-by-name")
+    def get_experiment_by_name(experiment_name: str = Query(...)) -> dict[str, Any]:
+        return {"experiment": _experiment(ws.store.get_experiment(experiment_name))}
+
+    @api.api_route("/mlflow/experiments/search", methods=["GET", "POST"])
+    def search_experiments(request: Request,
+                           payload: dict[str, Any] = Body(default_factory=dict)
+                           ) -> dict[str, Any]:
+        args = {**dict(request.query_params), **payload}
+        view = str(args.get("view_type", "ACTIVE_ONLY"))
+        found = ws.store.list_experiments(include_deleted=view != "ACTIVE_ONLY")
+        if view == "DELETED_ONLY":
+            found = [e for e in found if e.lifecycle == "deleted"]
+        offset = _offset(args.get("page_token"))
+        limit = int(args.get("max_results", 1000))
+        page = found[offset:offset + limit]
+        out: dict[str, Any] = {"experiments": [_experiment(e) for e in page]}
+        if offset + limit < len(found):
+            out["next_page_token"] = _token(offset + limit)
+        return out
+
+    @api.post("/mlflow/experiments/delete")
+    def delete_experiment(payload: dict[str, Any] = Body(default_factory=dict)
+                          ) -> dict[str, Any]:
+        experiment = _experiment_by_id(ws, _required(payload, "experiment_id"))
+        ws.store.set_experiment_lifecycle(experiment.name, "deleted")
+        return {}
+
+    @api.post("/mlflow/experiments/restore")
+    def restore_experiment(payload: dict[str, Any] = Body(default_factory=dict)
+                           ) -> dict[str, Any]:
+        experiment = _experiment_by_id(ws, _required(payload, "experiment_id"))
+        ws.store.set_experiment_lifecycle(experiment.name, "active")
+        return {}
+
+    # -- runs --------------------------------------------------------------------------
+
+    @api.post("/mlflow/runs/create")
+    def create_run(payload: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+        experiment = _experiment_by_id(ws, str(payload.get("experiment_id") or "0"))
+        tags = {check_key(t["key"], "tag"): str(t.get("value", ""))
+                for t in payload.get("tags", [])}
+        name = str(payload.get("run_name") or tags.get("mlflow.runName") or "")
+        run = ws.store.create_run(experiment.id, name, str(payload.get("user_id") or ""),
+                                  int(payload.get("start_time") or now_ms()),
+                                  parent_id=tags.get("mlflow.parentRunId"), tags=tags,
+                                  experiment_name=experiment.name)
+        return {"run": _run(ws, run)}
+
+    @api.get("/mlflow/runs/get")
+    def get_run(run_id: str = Query("", alias="run_id"),
+                run_uuid: str = Query("", alias="run_uuid")) -> dict[str, Any]:
+        return {"run": _run(ws, ws.store.get_run(_run_id(run_id or run_uuid)))}
+
+    @api.post("/mlflow/runs/update")
+    def update_run(payload: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+        run_id = _run_id(payload.get("run_id") or payload.get("run_uuid"))
+        run = ws.store.get_run(run_id)
+        status = str(payload.get("status") or run.status)
+        if status not in STATUSES:
+            raise InvalidInput(f"unknown run status {status!r}",
+                               hint=f"statuses: {', '.join(STATUSES)}")
+        if payload.get("run_name"):
+            ws.store.write_batch(run_id, [], [("mlflow.runName", str(payload["run_name"]))], [])
+        if status != "RUNNING":
+            end = payload.get("end_time")
+            ws.store.end_run(run_id, status, int(end) if end else now_ms())
+        return {"run_info": _run(ws, ws.store.get_run(run_id))["info"]}
+
+    @api.post("/mlflow/runs/delete")
+    def delete_run(payload: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+        ws.store.set_run_lifecycle(_run_id(payload.get("run_id")), "deleted")
+        return {}
+
+    @api.post("/mlflow/runs/restore")
+    def restore_run(payload: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+        ws.store.set_run_lifecycle(_run_id(payload.get("run_id")), "active")
+        return {}
+
+    @api.post("/mlflow/runs/log-metric")
+    def log_metric(payload: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+        run_id = _run_id(payload.get("run_id") or payload.get("run_uuid"))
+        _log(ws, run_id, metrics=[payload])
+        return {}
+
+    @api.post("/mlflow/runs/log-parameter")
+    def log_param(payload: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+        run_id = _run_id(payload.get("run_id") or payload.get("run_uuid"))
+        _log(ws, run_id, params=[payload])
+        return {}
+
+    @api.post("/mlflow/runs/set-tag")
+    def set_tag(payload: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+        run_id = _run_id(payload.get("run_id") or payload.get("run_uuid"))
+        _log(ws, run_id, tags=[payload])
+        return {}
+
+    @api.post("/mlflow/runs/log-batch")
+    def log_batch(request: Request, payload: dict[str, Any] = Body(default_factory=dict)
+                  ) -> dict[str, Any]:
+        size = int(request.headers.get("content-length") or 0)
+        if size > MAX_BATCH_BYTES:
+            raise InvalidInput(f"a log-batch request holds at most 1 MB, this one {size:,} bytes")
+        metrics, params, tags = (payload.get(k) or [] for k in ("metrics", "params", "tags"))
+        for what, items, limit in (("metrics", metrics, MAX_METRICS),
+                                   ("params", params, MAX_PARAMS), ("tags", tags, MAX_TAGS)):
+            if len(items) > limit:
+                raise InvalidInput(f"a log-batch holds at most {limit} {what}, got {len(items)}",
+                                   hint="split it into several batches")
+        _log(ws, _run_id(payload.get("run_id")), metrics=metrics, params=params, tags=tags)
+        return {}
+
+    @api.post("/mlflow/runs/log-inputs")
+    def log_inputs(payload: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+        # Dataset references of MLflow clients are kept as tags (keel's own
+        # dataset versions are linked through `keel data`).
+        run_id = _run_id(payload.get("run_id"))
+        tags = [{"key": f"mlflow.input.{i}", "value": json.dumps(d.get("dataset", {}))[:5000]}
+                for i, d in enumerate(payload.get("datasets") or [])]
+        if tags:
+            _log(ws, run_id, tags=tags)
+        return {}
+
+    @api.api_route("/mlflow/runs/search", methods=["GET", "POST"])
+    def search_runs(request: Request, payload: dict[str, Any] = Body(default_factory=dict)
+                    ) -> dict[str, Any]:
+        args = {**dict(request.query_params), **payload}
+        ids = args.get("experiment_ids") or []
+        ids = [ids] if isinstance(ids, str) else ids
+        experiment_ids = [_experiment_by_id(ws, str(i)).id for i in ids] or None
+        view = str(args.get("run_view_type", "ACTIVE_ONLY"))
+        limit = min(int(args.get("max_results", 1000)), 50_000)
+        offset = _offset(args.get("page_token"))
+        order = args.get("order_by") or []
+        order = [order] if isinstance(order, str) else order
+        runs = ws.store.search_runs(experiment_ids, str(args.get("filter") or ""), order,
+                                    max_results=limit + 1, offset=offset,
+                                    include_deleted=view != "ACTIVE_ONLY")
+        if view == "DELETED_ONLY":
+            runs = [r for r in runs if r.lifecycle == "deleted"]
+        out: dict[str, Any] = {"runs": [_run(ws, r, full=False) for r in runs[:limit]]}
+        if len(runs) > limit:
+            out["next_page_token"] = _token(offset + limit)
+        return out
+
+    @api.get("/mlflow/metrics/get-history")
+    def metric_history(run_id: str = Query("", alias="run_id"),
+                       run_uuid: str = Query("", alias="run_uuid"),
+                       metric_key: str = Query(...), max_results: int = Query(25_000),
+                       page_token: str | None = Query(None)) -> dict[str, Any]:
+        points = ws.store.metric_history(_run_id(run_id or run_uuid), metric_key)
+        offset = _offset(page_token)
+        page = points[offset:offset + max_results]
+        out: dict[str, Any] = {"metrics": [_metric(p) for p in page]}
+        if offset + max_results < len(points):
+            out["next_page_token"] = _token(offset + max_results)
+        return out
+
+    return api
+
+
+def artifacts_router(ws: Workspace) -> APIRouter:
+    """``/api/2.0/mlflow-artifacts/artifacts``: upload, download and list a run's files."""
+    api = APIRouter()
+
+    @api.put("/mlflow-artifacts/artifacts/{path:path}")
+    async def upload(path: str, request: Request) -> Any:
+        run_id, relative = _artifact_target(ws, path)
+        with tempfile.NamedTemporaryFile(prefix="keel-upload-") as spool:
+            size = 0
+            async for chunk in request.stream():  # streamed: never the whole file in memory
+                size += len(chunk)
+                if size > MAX_UPLOAD_BYTES:
+                    return _too_large()
+                spool.write(chunk)
+            spool.flush()
+            with ws.writing():
+                digest = ws.blobs.put_file(spool.name)
+        ws.store.add_artifact(run_id, Artifact(relative, digest, size))
+        return {}
+
+    @api.get("/mlflow-artifacts/artifacts/{path:path}")
+    def download(path: str) -> Response:
+        run_id, relative = _artifact_target(ws, path)
+        found = {a.path: a for a in ws.store.list_artifacts(run_id)}
+        if relative not in found:
+            raise NotFound(f"no artifact {relative!r} in run {run_id}")
+        data = ws.blobs.get_bytes(found[relative].digest)  # verified against its digest
+
+        def body() -> Iterator[bytes]:
+            view = memoryview(data)
+            for start in range(0, len(view), 1 << 20):
+                yield bytes(view[start:start + (1 << 20)])
+
+        return StreamingResponse(body(), media_type="application/octet-stream")
+
+    @api.get("/mlflow-artifacts/artifacts")
+    def listing(path: str = Query("")) -> dict[str, Any]:
+        if not path:
+            return {"files": []}
+        run_id, prefix = _artifact_target(ws, path, folder=True)
+        files: dict[str, dict[str, Any]] = {}
+        for artifact in ws.store.list_artifacts(run_id):
+            rest = artifact.path[len(prefix) + 1:] if prefix else artifact.path
+            if prefix and not artifact.path.startswith(prefix + "/"):
+                continue
+            head, _, tail = rest.partition("/")
+            if tail:
+                files.setdefault(head, {"path": head, "is_dir": True})
+            else:
+                files[head] = {"path": head, "is_dir": False, "file_size": artifact.size}
+        return {"files": sorted(files.values(), key=lambda f: f["path"])}
+
+    return api
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _required(payload: dict[str, Any], key: str) -> str:
+    value = payload.get(key)
+    if value in (None, ""):
+        raise InvalidInput(f"Missing value for required parameter '{key}'")
+    return str(value)
+
+
+def _run_id(value: Any) -> str:
+    if not value:
+        raise InvalidInput("Missing value for required parameter 'run_id'")
+    return str(value)
+
+
+def _experiment_by_id(ws: Workspace, experiment_id: str) -> Experiment:
+    if experiment_id == "0":  # MLflow's default experiment
+        return ws.store.get_or_create_experiment(DEFAULT_EXPERIMENT)
+    if not experiment_id.isdigit():
+        raise NotFound(f"No Experiment with id={experiment_id} exists")
+    return ws.store.get_experiment(int(experiment_id))
+
+
+def _offset(token: Any) -> int:
+    if not token:
+        return 0
+    try:
+        return max(0, int(json.loads(base64.urlsafe_b64decode(str(token)))["offset"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidInput("invalid page_token") from exc
+
+
+def _token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def _log(ws: Workspace, run_id: str, metrics: Sequence[dict[str, Any]] = (),
+         params: Sequence[dict[str, Any]] = (), tags: Sequence[dict[str, Any]] = ()) -> None:
+    run = ws.store.get_run(run_id)
+    if run.lifecycle != "active":
+        raise InvalidInput(f"run {run_id} is deleted", hint="restore it first")
+    points = []
+    for m in metrics:
+        key = check_key(m.get("key"), "metric")
+        value = _metric_value(key, m.get("value"))
+        points.append(MetricPoint(key, value, check_step(int(m.get("step") or 0)),
+                                  int(m.get("timestamp") or now_ms())))
+    params_out = [(check_key(p.get("key"), "param"), param_text(str(p["key"]), p.get("value")))
+                  for p in params]
+    tags_out = [(check_key(t.get("key"), "tag"), str(t.get("value", ""))) for t in tags]
+    if points:
+        # A retried batch must not double the history: drop points already stored.
+        stored = {(p.key, p.step, p.timestamp, _same(p.value))
+                  for key in {p.key for p in points}
+                  for p in ws.store.metric_history(run_id, key)}
+        points = [p for p in points if (p.key, p.step, p.timestamp, _same(p.value)) not in stored]
+    for key, text in params_out:
+        existing = run.params.get(key)
+        if existing is not None and existing != text:
+            raise InvalidInput(f"Changing param values is not allowed. Param with key='{key}' "
+                               f"was already logged with value='{existing}' for run ID="
+                               f"'{run_id}'. Attempted logging new value '{text}'.")
+    ws.store.write_batch(run_id, params_out, tags_out, points)
+
+
+def _metric_value(key: str, value: Any) -> float:
+    if isinstance(value, str):  # MLflow sends NaN and infinities as strings
+        try:
+            value = float(value)
+        except ValueError as exc:
+            raise InvalidInput(f"metric {key!r} has a non-numeric value {value!r}") from exc
+    return check_metric_value(key, value)
+
+
+def _same(value: float) -> Any:
+    return "nan" if math.isnan(value) else value
+
+
+def _artifact_target(ws: Workspace, path: str, folder: bool = False) -> tuple[str, str]:
+    """``<experiment>/<run>/artifacts/<relative>`` -> (run id, checked relative path)."""
+    parts = PurePosixPath(path).parts
+    if len(parts) < 3 or parts[2] != "artifacts" or (len(parts) < 4 and not folder):
+        raise InvalidInput(f"artifact path {path!r} is not <experiment>/<run>/artifacts/<file>")
+    run = ws.store.get_run(parts[1])
+    if str(run.experiment_id) != parts[0] and not (parts[0] == "0" and
+                                                   run.experiment == DEFAULT_EXPERIMENT):
+        raise NotFound(f"no run {parts[1]} in experiment {parts[0]}")
+    relative = "/".join(parts[3:])
+    if not relative:
+        return run.id, ""
+    return run.id, check_artifact_path(relative)
+
+
+def _too_large() -> Response:
+    body = {"error_code": "RESOURCE_LIMIT_EXCEEDED",
+            "message": f"uploads are limited to {MAX_UPLOAD_BYTES:,} bytes"}
+    return Response(json.dumps(body), status_code=413, media_type="application/json")
+
+
+def _experiment(e: Experiment) -> dict[str, Any]:
+    return {"experiment_id": str(e.id), "name": e.name,
+            "artifact_location": f"mlflow-artifacts:/{e.id}",
+            "lifecycle_stage": "active" if e.lifecycle == "active" else "deleted",
+            "creation_time": e.created_at, "last_update_time": e.created_at,
+            "tags": [{"key": k, "value": v} for k, v in e.tags.items()]}
+
+
+def _metric(p: MetricPoint) -> dict[str, Any]:
+    shown: Any = p.value if math.isfinite(p.value) else \
+        str(p.value).replace("inf", "Infinity")
+    return {"key": p.key, "value": shown, "timestamp": p.timestamp, "step": p.step}
+
+
+def _run(ws: Workspace, run: Run, full: bool = True) -> dict[str, Any]:
+    """MLflow's run JSON. ``full``: each metric's latest point with its step and
+    time (a query per metric); search results carry the latest values only."""
+    info = {"run_id": run.id, "run_uuid": run.id, "run_name": run.name,
+            "experiment_id": str(run.experiment_id), "user_id": run.user,
+            "status": run.status, "start_time": run.start_time,
+            "artifact_uri": f"mlflow-artifacts:/{run.experiment_id}/{run.id}/artifacts",
+            "lifecycle_stage": "active" if run.lifecycle == "active" else "deleted"}
+    if run.end_time is not None:
+        info["end_time"] = run.end_time
+    latest = []
+    for key in sorted(run.metrics):
+        history = ws.store.metric_history(run.id, key) if full else []
+        latest.append(_metric(history[-1]) if history else
+                      _metric(MetricPoint(key, run.metrics[key], 0, run.start_time)))
+    return {"info": info,
+            "data": {"metrics": latest,
+                     "params": [{"key": k, "value": v} for k, v in sorted(run.params.items())],
+                     "tags": [{"key": k, "value": v} for k, v in sorted(run.tags.items())]},
+            "inputs": {}}

@@ -1,0 +1,70 @@
+"""A real keel server on 127.0.0.1 (uvicorn in a thread of the test process),
+tokens of each role, and a virtual environment holding the real MLflow client."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+import venv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from keel.server import tokens
+from keel.server.app import create_app
+from keel.workspace import Workspace
+from tests.conftest import service_missing
+from tests.serving.conftest import free_port
+
+MLFLOW = "mlflow-skinny==3.17.2"
+CLIENTS = Path(__file__).resolve().parents[2] / "build" / "test-venvs"
+
+
+@dataclass
+class Server:
+    url: str
+    ws: Workspace
+    secrets: dict[str, str]  # role -> secret
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    ws = Workspace.open(tmp_path, create=True)
+    secrets = {role: tokens.create(ws, role).secret for role in tokens.ROLES}
+    port = free_port()
+    config = uvicorn.Config(create_app(ws, auth=True), host="127.0.0.1", port=port,
+                            log_level="warning", access_log=False)
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not running.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    yield Server(f"http://127.0.0.1:{port}", ws, secrets)
+    running.should_exit = True
+    thread.join(30)
+    ws.close()
+
+
+@pytest.fixture(scope="session")
+def mlflow_python() -> Path:
+    """The interpreter of a venv with the real MLflow client (made once, kept in build/)."""
+    folder = CLIENTS / "mlflow"
+    python = folder / "bin" / "python"
+    marker = folder / ".installed"
+    if not marker.exists() or marker.read_text() != MLFLOW:
+        if not python.exists():
+            venv.create(folder, with_pip=True)
+        done = subprocess.run([str(python), "-m", "pip", "install", "-q",
+                               "--disable-pip-version-check", MLFLOW],
+                              capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            service_missing(f"cannot install {MLFLOW}: {done.stderr[-500:]}")
+        marker.write_text(MLFLOW)
+    return python

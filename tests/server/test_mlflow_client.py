@@ -1,0 +1,183 @@
+"""The real MLflow client against keel server: what it logs is a keel run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import textwrap
+from pathlib import Path
+
+import httpx
+
+import keel
+from tests.conftest import run_keel
+from tests.server.conftest import Server
+
+CLIENT = textwrap.dedent('''
+    import json, os, sys, tempfile
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_experiment("churn")
+    with mlflow.start_run(run_name="from-mlflow") as run:
+        mlflow.log_param("lr", 0.1)
+        mlflow.log_params({"depth": 4, "loss": "log"})
+        for step in range(5):
+            mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+        mlflow.log_metrics({"auc": 0.91, "f1": 0.8})
+        mlflow.set_tag("team", "risk")
+        folder = tempfile.mkdtemp()
+        with open(os.path.join(folder, "notes.txt"), "w") as f:
+            f.write("trained on march data")
+        mlflow.log_artifact(os.path.join(folder, "notes.txt"))
+        mlflow.log_artifact(os.path.join(folder, "notes.txt"), artifact_path="docs")
+        run_id = run.info.run_id
+    client = MlflowClient()
+    got = client.get_run(run_id)
+    history = client.get_metric_history(run_id, "loss")
+    found = mlflow.search_runs(experiment_names=["churn"], filter_string="metrics.auc > 0.9",
+                               order_by=["metrics.auc DESC"], output_format="list")
+    none = mlflow.search_runs(experiment_names=["churn"], filter_string="metrics.auc > 0.95",
+                              output_format="list")
+    listed = sorted(a.path for a in client.list_artifacts(run_id))
+    local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="docs/notes.txt")
+    with mlflow.start_run(run_name="batch") as second:
+        client.log_batch(second.info.run_id,
+                         metrics=[mlflow.entities.Metric("m", float(i), 0, i) for i in range(1000)],
+                         params=[mlflow.entities.Param(f"p{i}", str(i)) for i in range(100)])
+    print(json.dumps({
+        "run_id": run_id, "status": got.info.status, "params": got.data.params,
+        "metrics": got.data.metrics, "tags": {k: v for k, v in got.data.tags.items()
+                                              if not k.startswith("mlflow.")},
+        "history": [(m.step, m.value) for m in history],
+        "found": [r.info.run_id for r in found], "none": len(none), "listed": listed,
+        "artifact": open(local).read(), "batch_run": second.info.run_id,
+        "experiment": got.info.experiment_id}))
+''')
+
+
+def mlflow_client(python: Path, server: Server, secret: str, code: str = CLIENT
+                  ) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": server.url, "MLFLOW_TRACKING_TOKEN": secret,
+           "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+    return subprocess.run([str(python), "-c", code], capture_output=True, text=True,
+                          env=env, timeout=300, check=False)
+
+
+def test_the_mlflow_client_logs_a_run_that_keel_shows(server: Server,
+                                                      mlflow_python: Path) -> None:
+    done = mlflow_client(mlflow_python, server, server.secrets["editor"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["status"] == "FINISHED"
+    assert seen["params"] == {"lr": "0.1", "depth": "4", "loss": "log"}
+    assert seen["metrics"] == {"loss": 0.2, "auc": 0.91, "f1": 0.8}
+    assert seen["tags"] == {"team": "risk"}
+    assert seen["history"] == [[s, 1.0 / (s + 1)] for s in range(5)]
+    assert seen["found"] == [seen["run_id"]] and seen["none"] == 0
+    assert seen["listed"] == ["docs", "notes.txt"]
+    assert seen["artifact"] == "trained on march data"
+
+    # The same run, as keel sees it.
+    run = keel.get_run(seen["run_id"], ws=server.ws)
+    assert run.experiment == "churn" and run.name == "from-mlflow"
+    assert run.metrics["auc"] == 0.91 and run.params["depth"] == "4"
+    assert sorted(a.path for a in keel.list_artifacts(run.id, ws=server.ws)) == [
+        "docs/notes.txt", "notes.txt"]
+    batch = keel.get_run(seen["batch_run"], ws=server.ws)
+    assert len(batch.params) == 100
+    assert len(keel.get_metric_history(batch.id, "m", ws=server.ws)) == 1000
+    shown = run_keel("runs", "show", seen["run_id"], env={"COLUMNS": "200"})
+    assert shown.returncode == 0, shown.stderr
+    assert "from-mlflow" in shown.stdout and "auc" in shown.stdout and "0.91" in shown.stdout
+
+
+def test_a_retried_batch_is_stored_once(server: Server) -> None:
+    headers = {"Authorization": f"Bearer {server.secrets['editor']}"}
+    with httpx.Client(base_url=server.url, headers=headers) as client:
+        experiment = client.post("/api/2.0/mlflow/experiments/create",
+                                 json={"name": "retries"}).json()["experiment_id"]
+        run = client.post("/api/2.0/mlflow/runs/create",
+                          json={"experiment_id": experiment}).json()["run"]["info"]["run_id"]
+        batch = {"run_id": run, "metrics": [{"key": "loss", "value": 0.5, "timestamp": 1,
+                                             "step": s} for s in range(10)],
+                 "params": [{"key": "lr", "value": "0.1"}]}
+        for _ in range(3):  # the client retries a batch whose answer it lost
+            assert client.post("/api/2.0/mlflow/runs/log-batch", json=batch).status_code == 200
+        history = client.get("/api/2.0/mlflow/metrics/get-history",
+                             params={"run_id": run, "metric_key": "loss"}).json()["metrics"]
+        assert len(history) == 10
+        too_many = client.post("/api/2.0/mlflow/runs/log-batch", json={
+            "run_id": run, "metrics": [{"key": "m", "value": 1, "timestamp": 1, "step": s}
+                                       for s in range(1001)]})
+        assert too_many.status_code == 400
+        assert "at most 1000 metrics" in too_many.json()["message"]
+        changed = client.post("/api/2.0/mlflow/runs/log-parameter",
+                              json={"run_id": run, "key": "lr", "value": "0.2"})
+        assert changed.status_code == 400
+        assert changed.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_tokens_and_roles_are_enforced(server: Server) -> None:
+    def call(secret: str | None, method: str, path: str, **kw: object) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+        return httpx.request(method, server.url + path, headers=headers, **kw)  # type: ignore
+
+    assert call(None, "GET", "/health").status_code == 200
+    missing = call(None, "GET", "/api/2.0/mlflow/experiments/get-by-name",
+                   params={"experiment_name": "x"})
+    assert missing.status_code == 401 and missing.json()["error_code"] == "UNAUTHENTICATED"
+    assert call("keel_wrong", "POST", "/api/2.0/mlflow/experiments/search",
+                json={}).status_code == 401
+    viewer = server.secrets["viewer"]
+    assert call(viewer, "POST", "/api/2.0/mlflow/experiments/search", json={}).status_code == 200
+    refused = call(viewer, "POST", "/api/2.0/mlflow/experiments/create", json={"name": "x"})
+    assert refused.status_code == 403 and refused.json()["error_code"] == "PERMISSION_DENIED"
+    absent = call(viewer, "GET", "/api/2.0/mlflow/experiments/get-by-name",
+                  params={"experiment_name": "nope"})
+    assert absent.status_code == 404 and absent.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    # Revocation is immediate; every write is audited with its token.
+    editor = server.secrets["editor"]
+    assert call(editor, "POST", "/api/2.0/mlflow/experiments/create",
+                json={"name": "audited"}).status_code == 200
+    from keel.server import tokens
+
+    tokens.revoke(server.ws, editor)
+    assert call(editor, "POST", "/api/2.0/mlflow/experiments/create",
+                json={"name": "late"}).status_code == 401
+    audit = server.ws.store.list_audit()
+    assert any(a["path"].endswith("experiments/create") and a["status"] == 200
+               and a["token_id"] for a in audit)
+
+
+def test_artifact_paths_cannot_escape_their_run(server: Server) -> None:
+    headers = {"Authorization": f"Bearer {server.secrets['editor']}"}
+    with httpx.Client(base_url=server.url, headers=headers) as client:
+        experiment = client.post("/api/2.0/mlflow/experiments/create",
+                                 json={"name": "paths"}).json()["experiment_id"]
+        run = client.post("/api/2.0/mlflow/runs/create",
+                          json={"experiment_id": experiment}).json()["run"]["info"]["run_id"]
+        base = f"/api/2.0/mlflow-artifacts/artifacts/{experiment}/{run}/artifacts"
+        assert client.put(f"{base}/ok.txt", content=b"fine").status_code == 200
+        for bad in ("../../escape.txt", "..%2F..%2Fescape.txt", "%2E%2E/x.txt"):
+            answer = client.put(f"{base}/{bad}", content=b"no")
+            assert answer.status_code in (400, 404), (bad, answer.status_code)
+        assert client.get(f"{base}/ok.txt").content == b"fine"
+    assert [a.path for a in keel.list_artifacts(run, ws=server.ws)] == ["ok.txt"]
+
+
+def test_the_command_line_creates_lists_and_revokes_tokens(tmp_path: Path) -> None:
+    run_keel("init", ".")
+    made = run_keel("token", "create", "--role", "viewer", "--expires", "30d")
+    assert made.returncode == 0, made.stderr
+    secret = made.stdout.strip().splitlines()[-1]
+    assert secret.startswith("keel_")
+    listed = run_keel("token", "list", env={"COLUMNS": "200"}).stdout
+    assert "viewer" in listed and secret not in listed
+    assert run_keel("token", "revoke", secret).returncode == 0
+    assert "revoked" in run_keel("token", "revoke", secret).stdout
+    bad = run_keel("token", "create", "--role", "owner")
+    assert bad.returncode == 1 and "unknown role" in bad.stderr
+    open_server = run_keel("server", "--no-auth", "--host", "0.0.0.0")
+    assert open_server.returncode == 1 and "--no-auth on 0.0.0.0" in open_server.stderr
