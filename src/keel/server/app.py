@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,7 +19,11 @@ if TYPE_CHECKING:
 
     from keel.workspace import Workspace
 
-OPEN_PATHS = ("/health", "/api/2.0/mlflow/server-info")
+OPEN_PATHS = ("/health", "/api/2.0/mlflow/server-info", "/login", "/favicon.ico")
+OPEN_PREFIXES = ("/static/",)
+# Browsers carry the token in this cookie (set by the UI's login page).
+COOKIE = "keel_token"
+API_PREFIXES = ("/api/", "/ajax-api/")
 # POSTs that only read: a viewer may send them.
 READ_POSTS = ("/mlflow/runs/search", "/mlflow/experiments/search")
 
@@ -53,6 +58,12 @@ def create_app(ws: Workspace, auth: bool = True) -> FastAPI:
         return _json(400, "INVALID_PARAMETER_VALUE",
                      f"{first.get('msg', 'invalid request')}" + (f" ({where})" if where else ""))
 
+    try:
+        from keel.server.ui import ui_router
+    except ImportError:  # the web UI is optional while it is being built
+        pass
+    else:
+        app.include_router(ui_router(ws, auth))
     app.add_middleware(TokenMiddleware, ws=ws, enabled=auth)
     return app
 
@@ -83,7 +94,8 @@ class TokenMiddleware:
         self.app, self.ws, self.enabled = app, ws, enabled
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or \
+                scope["path"].startswith(OPEN_PREFIXES):
             await self.app(scope, receive, send)
             return
         from starlette.concurrency import run_in_threadpool
@@ -91,8 +103,11 @@ class TokenMiddleware:
         method, path = scope["method"], scope["path"]
         token = None
         if self.enabled:
-            secret = _bearer(scope)
+            secret = _bearer(scope) or _cookie(scope)
             token = await run_in_threadpool(tokens.check, self.ws, secret) if secret else None
+            if token is None and method == "GET" and not path.startswith(API_PREFIXES):
+                await _redirect(send, "/login?next=" + quote(path))  # a person, in a browser
+                return
             if token is None:
                 await _send(send, 401, "UNAUTHENTICATED",
                             "a valid token is required: Authorization: Bearer <token> "
@@ -126,6 +141,22 @@ def _bearer(scope: Scope) -> str:
             kind, _, secret = value.decode("latin-1").partition(" ")
             return secret.strip() if kind.lower() == "bearer" else ""
     return ""
+
+
+def _cookie(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"cookie":
+            for part in value.decode("latin-1").split(";"):
+                key, _, secret = part.strip().partition("=")
+                if key == COOKIE:
+                    return secret
+    return ""
+
+
+async def _redirect(send: Send, location: str) -> None:
+    await send({"type": "http.response.start", "status": 303,
+                "headers": [(b"location", location.encode()), (b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _send(send: Send, status: int, code: str, message: str) -> None:
