@@ -190,9 +190,9 @@ def test_ctrl_c_during_a_sweep_keeps_finished_trials(backend: str, tmp_path: Pat
                               "--parallel", parallel],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # until both slow trials are running
-        found = keel.search_runs("wait", "attributes.status = 'RUNNING'", as_list=True)
-        if any(r.params.get("n") == "2" for r in found):
+    while time.monotonic() < deadline:  # until the quick trials are done and a slow one runs
+        found = {r.params.get("n"): r.status for r in keel.search_runs("wait", as_list=True)}
+        if found.get("0") == found.get("1") == "FINISHED" and found.get("2") == "RUNNING":
             break
         time.sleep(0.2)
     os.kill(child.pid, signal.SIGINT)
