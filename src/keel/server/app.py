@@ -8,8 +8,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException
 
 from keel.errors import AlreadyExists, Conflict, InvalidInput, KeelError, NotFound
 from keel.server import tokens
@@ -26,6 +29,8 @@ COOKIE = "keel_token"
 API_PREFIXES = ("/api/", "/ajax-api/")
 # POSTs that only read: a viewer may send them.
 READ_POSTS = ("/mlflow/runs/search", "/mlflow/experiments/search")
+# MLflow's error codes for the refusals FastAPI makes itself; other 4xx are BAD_REQUEST.
+HTTP_CODES = {404: "ENDPOINT_NOT_FOUND", 413: "RESOURCE_LIMIT_EXCEEDED"}
 
 
 def create_app(ws: Workspace, auth: bool = True) -> FastAPI:
@@ -54,16 +59,38 @@ def create_app(ws: Workspace, auth: bool = True) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        loc = tuple(first.get("loc", ()))
+        if first.get("type") == "json_invalid":  # loc is ("body", character)
+            return _json(400, "INVALID_PARAMETER_VALUE",
+                         f"the request body is not valid JSON: "
+                         f"{first.get('ctx', {}).get('error', '')} (at character {loc[-1]})")
+        where = ".".join(str(p) for p in loc if p != "body") or \
+            ("the request body" if loc == ("body",) else "")
         return _json(400, "INVALID_PARAMETER_VALUE",
                      f"{first.get('msg', 'invalid request')}" + (f" ({where})" if where else ""))
 
-    try:
-        from keel.server.ui import ui_router
-    except ImportError:  # the web UI is optional while it is being built
-        pass
-    else:
-        app.include_router(ui_router(ws, auth))
+    @app.exception_handler(DataError)
+    def refused_value(_: Request, exc: DataError) -> JSONResponse:
+        # A value the database cannot hold, found by the database itself (PostgreSQL
+        # refuses NUL in any text, even in a lookup): the request's fault, not ours.
+        reason = str(exc.orig or exc).splitlines()[0]
+        return _json(400, "INVALID_PARAMETER_VALUE", f"the store refused a value: {reason}")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        # FastAPI's own refusals (a body that is not UTF-8, an unknown endpoint,
+        # a wrong method) in MLflow's shape on the API; pages keep FastAPI's.
+        if not request.url.path.startswith(API_PREFIXES):
+            return await http_exception_handler(request, exc)
+        code = HTTP_CODES.get(exc.status_code, "BAD_REQUEST" if exc.status_code < 500
+                              else "INTERNAL_ERROR")
+        response = _json(exc.status_code, code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
+
+    from keel.server.ui import ui_router
+
+    app.include_router(ui_router(ws, auth))
     app.add_middleware(TokenMiddleware, ws=ws, enabled=auth)
     return app
 

@@ -30,10 +30,11 @@ from keel.clock import now_ms
 from keel.entities import Artifact, Experiment, MetricPoint, Run
 from keel.errors import InvalidInput, NotFound
 from keel.tracking.keys import (
+    MAX_STEP,
+    MIN_STEP,
     check_artifact_path,
     check_key,
     check_metric_value,
-    check_step,
     param_text,
 )
 
@@ -57,7 +58,8 @@ def router(ws: Workspace) -> APIRouter:
     def create_experiment(payload: dict[str, Any] = Body(default_factory=dict)
                           ) -> dict[str, Any]:
         name = _required(payload, "name")
-        tags = {t["key"]: str(t.get("value", "")) for t in payload.get("tags", [])}
+        tags = {check_key(t.get("key"), "tag"): str(t.get("value", ""))
+                for t in _list(payload.get("tags"), "tags", dict)}
         return {"experiment_id": str(ws.store.create_experiment(name, tags=tags).id)}
 
     @api.get("/mlflow/experiments/get")
@@ -68,7 +70,10 @@ def router(ws: Workspace) -> APIRouter:
     def get_experiment_by_name(experiment_name: str = Query(...)) -> dict[str, Any]:
         return {"experiment": _experiment(ws.store.get_experiment(experiment_name))}
 
-    @api.api_route("/mlflow/experiments/search", methods=["GET", "POST"])
+    # One route per method: a route with both shares one OpenAPI operationId,
+    # which makes the spec invalid.
+    @api.get("/mlflow/experiments/search")
+    @api.post("/mlflow/experiments/search")
     def search_experiments(request: Request,
                            payload: dict[str, Any] = Body(default_factory=dict)
                            ) -> dict[str, Any]:
@@ -78,7 +83,7 @@ def router(ws: Workspace) -> APIRouter:
         if view == "DELETED_ONLY":
             found = [e for e in found if e.lifecycle == "deleted"]
         offset = _offset(args.get("page_token"))
-        limit = int(args.get("max_results", 1000))
+        limit = _int(args.get("max_results", 1000), "max_results", least=1)
         page = found[offset:offset + limit]
         out: dict[str, Any] = {"experiments": [_experiment(e) for e in page]}
         if offset + limit < len(found):
@@ -104,11 +109,11 @@ def router(ws: Workspace) -> APIRouter:
     @api.post("/mlflow/runs/create")
     def create_run(payload: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
         experiment = _experiment_by_id(ws, str(payload.get("experiment_id") or "0"))
-        tags = {check_key(t["key"], "tag"): str(t.get("value", ""))
-                for t in payload.get("tags", [])}
+        tags = {check_key(t.get("key"), "tag"): str(t.get("value", ""))
+                for t in _list(payload.get("tags"), "tags", dict)}
         name = str(payload.get("run_name") or tags.get("mlflow.runName") or "")
         run = ws.store.create_run(experiment.id, name, str(payload.get("user_id") or ""),
-                                  int(payload.get("start_time") or now_ms()),
+                                  _int(payload.get("start_time") or now_ms(), "start_time"),
                                   parent_id=tags.get("mlflow.parentRunId"), tags=tags,
                                   experiment_name=experiment.name)
         return {"run": _run(ws, run)}
@@ -130,7 +135,7 @@ def router(ws: Workspace) -> APIRouter:
             ws.store.write_batch(run_id, [], [("mlflow.runName", str(payload["run_name"]))], [])
         if status != "RUNNING":
             end = payload.get("end_time")
-            ws.store.end_run(run_id, status, int(end) if end else now_ms())
+            ws.store.end_run(run_id, status, _int(end, "end_time") if end else now_ms())
         return {"run_info": _run(ws, ws.store.get_run(run_id))["info"]}
 
     @api.post("/mlflow/runs/delete")
@@ -167,7 +172,8 @@ def router(ws: Workspace) -> APIRouter:
         size = int(request.headers.get("content-length") or 0)
         if size > MAX_BATCH_BYTES:
             raise InvalidInput(f"a log-batch request holds at most 1 MB, this one {size:,} bytes")
-        metrics, params, tags = (payload.get(k) or [] for k in ("metrics", "params", "tags"))
+        metrics, params, tags = (_list(payload.get(k), k, dict)
+                                 for k in ("metrics", "params", "tags"))
         for what, items, limit in (("metrics", metrics, MAX_METRICS),
                                    ("params", params, MAX_PARAMS), ("tags", tags, MAX_TAGS)):
             if len(items) > limit:
@@ -182,23 +188,25 @@ def router(ws: Workspace) -> APIRouter:
         # dataset versions are linked through `keel data`).
         run_id = _run_id(payload.get("run_id"))
         tags = [{"key": f"mlflow.input.{i}", "value": json.dumps(d.get("dataset", {}))[:5000]}
-                for i, d in enumerate(payload.get("datasets") or [])]
+                for i, d in enumerate(_list(payload.get("datasets"), "datasets", dict))]
         if tags:
             _log(ws, run_id, tags=tags)
         return {}
 
-    @api.api_route("/mlflow/runs/search", methods=["GET", "POST"])
+    @api.get("/mlflow/runs/search")
+    @api.post("/mlflow/runs/search")
     def search_runs(request: Request, payload: dict[str, Any] = Body(default_factory=dict)
                     ) -> dict[str, Any]:
         args = {**dict(request.query_params), **payload}
         ids = args.get("experiment_ids") or []
-        ids = [ids] if isinstance(ids, str) else ids
-        experiment_ids = [_experiment_by_id(ws, str(i)).id for i in ids] or None
+        ids = [ids] if isinstance(ids, str | int) else ids
+        experiment_ids = [_experiment_by_id(ws, str(i)).id
+                          for i in _list(ids, "experiment_ids", str | int)] or None
         view = str(args.get("run_view_type", "ACTIVE_ONLY"))
-        limit = min(int(args.get("max_results", 1000)), 50_000)
+        limit = min(_int(args.get("max_results", 1000), "max_results", least=1), 50_000)
         offset = _offset(args.get("page_token"))
         order = args.get("order_by") or []
-        order = [order] if isinstance(order, str) else order
+        order = _list([order] if isinstance(order, str) else order, "order_by", str)
         runs = ws.store.search_runs(experiment_ids, str(args.get("filter") or ""), order,
                                     max_results=limit + 1, offset=offset,
                                     include_deleted=view != "ACTIVE_ONLY")
@@ -212,7 +220,7 @@ def router(ws: Workspace) -> APIRouter:
     @api.get("/mlflow/metrics/get-history")
     def metric_history(run_id: str = Query("", alias="run_id"),
                        run_uuid: str = Query("", alias="run_uuid"),
-                       metric_key: str = Query(...), max_results: int = Query(25_000),
+                       metric_key: str = Query(...), max_results: int = Query(25_000, ge=1),
                        page_token: str | None = Query(None)) -> dict[str, Any]:
         points = ws.store.metric_history(_run_id(run_id or run_uuid), metric_key)
         offset = _offset(page_token)
@@ -287,7 +295,30 @@ def _required(payload: dict[str, Any], key: str) -> str:
     value = payload.get(key)
     if value in (None, ""):
         raise InvalidInput(f"Missing value for required parameter '{key}'")
+    if isinstance(value, list | dict):
+        raise InvalidInput(f"'{key}' must be a string, got {value!r}"[:200])
     return str(value)
+
+
+def _int(value: Any, name: str, least: int = MIN_STEP) -> int:
+    """An integer field (MLflow's JSON carries 64-bit ones as strings)."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidInput(f"{name} must be an integer, got {value!r}"[:200]) from exc
+    if not least <= number <= MAX_STEP:
+        raise InvalidInput(f"{name} {number} is out of range ({least} to {MAX_STEP})")
+    return number
+
+
+def _list(value: Any, name: str, kind: Any) -> list[Any]:
+    """A repeated field of the request: a list of ``kind`` (absent: empty)."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, kind) for item in value):
+        what = "objects" if kind is dict else "strings"
+        raise InvalidInput(f"{name} must be a list of {what}, got {value!r}"[:200])
+    return value
 
 
 def _run_id(value: Any) -> str:
@@ -299,7 +330,7 @@ def _run_id(value: Any) -> str:
 def _experiment_by_id(ws: Workspace, experiment_id: str) -> Experiment:
     if experiment_id == "0":  # MLflow's default experiment
         return ws.store.get_or_create_experiment(DEFAULT_EXPERIMENT)
-    if not experiment_id.isdigit():
+    if not (experiment_id.isascii() and experiment_id.isdigit()) or len(experiment_id) > 18:
         raise NotFound(f"No Experiment with id={experiment_id} exists")
     return ws.store.get_experiment(int(experiment_id))
 
@@ -326,24 +357,20 @@ def _log(ws: Workspace, run_id: str, metrics: Sequence[dict[str, Any]] = (),
     for m in metrics:
         key = check_key(m.get("key"), "metric")
         value = _metric_value(key, m.get("value"))
-        points.append(MetricPoint(key, value, check_step(int(m.get("step") or 0)),
-                                  int(m.get("timestamp") or now_ms())))
+        points.append(MetricPoint(key, value, _int(m.get("step") or 0, "step"),
+                                  _int(m.get("timestamp") or now_ms(), "timestamp")))
     params_out = [(check_key(p.get("key"), "param"), param_text(str(p["key"]), p.get("value")))
                   for p in params]
     tags_out = [(check_key(t.get("key"), "tag"), str(t.get("value", ""))) for t in tags]
-    if points:
-        # A retried batch must not double the history: drop points already stored.
-        stored = {(p.key, p.step, p.timestamp, _same(p.value))
-                  for key in {p.key for p in points}
-                  for p in ws.store.metric_history(run_id, key)}
-        points = [p for p in points if (p.key, p.step, p.timestamp, _same(p.value)) not in stored]
     for key, text in params_out:
         existing = run.params.get(key)
         if existing is not None and existing != text:
             raise InvalidInput(f"Changing param values is not allowed. Param with key='{key}' "
                                f"was already logged with value='{existing}' for run ID="
                                f"'{run_id}'. Attempted logging new value '{text}'.")
-    ws.store.write_batch(run_id, params_out, tags_out, points)
+    # once=True: a retried batch (the client retries 408/429/5xx) must not double
+    # the history, even when its copies arrive together.
+    ws.store.write_batch(run_id, params_out, tags_out, points, once=True)
 
 
 def _metric_value(key: str, value: Any) -> float:
@@ -353,10 +380,6 @@ def _metric_value(key: str, value: Any) -> float:
         except ValueError as exc:
             raise InvalidInput(f"metric {key!r} has a non-numeric value {value!r}") from exc
     return check_metric_value(key, value)
-
-
-def _same(value: float) -> Any:
-    return "nan" if math.isnan(value) else value
 
 
 def _artifact_target(ws: Workspace, path: str, folder: bool = False) -> tuple[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -283,14 +284,25 @@ class SqlStore(DatasetStoreMixin, ModelStoreMixin, RetentionMixin, StepStoreMixi
     def write_batch(self, run_id: str, params: Sequence[tuple[str, str]],
                     tags: Sequence[tuple[str, str]], metrics: Sequence[MetricPoint],
                     spool: str | None = None, offset: int | None = None,
-                    end: RunEnd | None = None) -> None:
+                    end: RunEnd | None = None, once: bool = False) -> None:
         """Store params, tags and metric points in one transaction.
 
         When ``spool``/``offset`` are given the spool's progress moves in the same
         transaction, so a crash between the two can never double or drop a point.
         ``end`` also closes the run in that transaction (the last batch of a run).
+        ``once``: a metric point already stored (same key, step, timestamp and
+        value) is not stored again — what makes a retried request safe. The
+        check runs inside the transaction with the run's row locked, so copies
+        of one batch arriving at once store it once.
         """
         def action(conn: sa.Connection) -> None:
+            nonlocal metrics
+            if once and metrics:
+                # PostgreSQL: one writer per run at a time (SQLite's BEGIN
+                # IMMEDIATE already serialises every writer).
+                conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id == run_id)
+                             .with_for_update())
+                metrics = self._unstored(conn, run_id, metrics)
             if params:
                 conn.execute(self._statements.params,
                              [{"run_id": run_id, "key": k, "value": v} for k, v in params])
@@ -321,6 +333,24 @@ class SqlStore(DatasetStoreMixin, ModelStoreMixin, RetentionMixin, StepStoreMixi
             # the caller (the spool's drain) isolates and quarantines that record.
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             raise InvalidInput(f"the store refused a record of run {run_id}: {reason}") from exc
+
+    def _unstored(self, conn: sa.Connection, run_id: str,
+                  points: Sequence[MetricPoint]) -> list[MetricPoint]:
+        """``points`` minus those already stored (by key, step, timestamp, value),
+        looked up by the (run, key, step) index rather than whole histories."""
+        m = t.metrics.c
+        held: set[tuple[str, int, int, Any]] = set()
+        by_key: dict[str, set[int]] = {}
+        for p in points:
+            by_key.setdefault(p.key, set()).add(p.step)
+        for key, steps in by_key.items():
+            ordered = sorted(steps)
+            for start in range(0, len(ordered), 500):
+                rows = conn.execute(sa.select(m.step, m.timestamp, m.value).where(
+                    m.run_id == run_id, m.key == key, m.step.in_(ordered[start:start + 500])))
+                held.update((key, r.step, r.timestamp, _same_value(r.value)) for r in rows)
+        return [p for p in points
+                if (p.key, p.step, p.timestamp, _same_value(p.value)) not in held]
 
     def _run_exists(self, run_id: str) -> bool:
         with self.reader.connect() as conn:
@@ -444,3 +474,10 @@ class _Statements:
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def _same_value(value: float | None) -> Any:
+    """A metric value as compared for idempotence: NaN (stored as NULL) equals NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "nan"
+    return float(value)
