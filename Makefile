@@ -31,7 +31,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# Peers (MLflow, DVC) get their own venvs under bench/ on first run.
+# Peers (MLflow, DVC, Evidently) get their own venvs under bench/ on first run.
 bench: $(VENV)/.installed-base
 	$(BIN)/python bench/cli.py
 	$(BIN)/python bench/tracking.py
@@ -39,6 +39,8 @@ bench: $(VENV)/.installed-base
 	$(BIN)/python bench/models.py
 	$(BIN)/python bench/pipelines.py
 	$(BIN)/python bench/serving.py
+	$(BIN)/python bench/monitoring.py
+	$(BIN)/python bench/server.py
 
 # Every benchmark on small sizes: proves they still run (CI), measures nothing.
 bench-quick: $(VENV)/.installed-base
@@ -48,6 +50,8 @@ bench-quick: $(VENV)/.installed-base
 	$(BIN)/python bench/models.py --quick
 	$(BIN)/python bench/pipelines.py --quick
 	$(BIN)/python bench/serving.py --quick
+	$(BIN)/python bench/monitoring.py --quick
+	$(BIN)/python bench/server.py --quick
 
 # Each extra must resolve with plain pip, without the lock (what users run).
 EXTRAS := s3 postgres ray onnx dev

@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-PEERS = {"mlflow": "mlflow==3.17.2", "dvc": "dvc==3.67.1"}
+# Each value is what ``pip install`` gets, space-separated when a peer needs a
+# companion pin: Evidently 0.7.23 fails to import under pandas 3.
+PEERS = {"mlflow": "mlflow==3.17.2", "dvc": "dvc==3.67.1",
+         "evidently": "evidently==0.7.23 pandas<3"}
 
 
 def peer_python(name: str) -> Path:
@@ -27,7 +30,8 @@ def peer_python(name: str) -> Path:
         print(f"creating {folder.name} with {PEERS[name]} (first run only)...", file=sys.stderr)
         if not python.exists():
             venv.create(folder, with_pip=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", PEERS[name]], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *PEERS[name].split()],
+                       check=True)
         marker.write_text(PEERS[name])
     return python
 
