@@ -75,11 +75,10 @@ def resolve(value: Any, label: str, ws: Workspace | None = None) -> Source:
     """A :class:`Source` for ``value``; a clear error for anything else."""
     import pandas as pd
 
-    from keel.data.profile import TableProfile
-
     if isinstance(value, pd.DataFrame):
         return Source(label, data=value)
-    if isinstance(value, TableProfile):
+    # By name: importing keel.data just to ask costs ~0.1 s on a first call.
+    if type(value).__name__ == "TableProfile":
         return Source(f"profile ({value.rows:,} rows)", profile=value)
     if isinstance(value, str) and value.startswith("profile:"):
         return _profile(value.removeprefix("profile:"), ws)

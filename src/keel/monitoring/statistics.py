@@ -11,6 +11,8 @@ distances. Whether a value means drift is :func:`is_drift`'s business.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 # Methods whose verdict is a p-value below the threshold (a test at level
@@ -24,6 +26,8 @@ PSI_BINS = 10
 PSI_FLOOR = 1e-4
 # Below this many rows per sample the exact KS distribution is used.
 EXACT_KS = 1_000
+# From this effective sample size on, the KS p-value uses the limiting distribution.
+LIMIT_KS = 10_000
 
 
 def is_drift(method: str, statistic: float, p_value: float | None, threshold: float) -> bool:
@@ -76,6 +80,11 @@ def ks_p_value(d: float, n: int, m: int) -> float:
     from scipy import stats
 
     effective = n * m / (n + m)
+    if effective >= LIMIT_KS:
+        # The limiting (Kolmogorov) distribution: the same p-value to ~3 digits
+        # at this size, in 0.4 ms where kstwo's exact-n series took 0.5 s for a
+        # small shift at 1,000,000 rows (a quarter of a whole drift pass).
+        return float(min(1.0, max(0.0, stats.kstwobign.sf(d * math.sqrt(effective)))))
     return float(min(1.0, max(0.0, stats.kstwo.sf(d, max(1, round(effective))))))
 
 
