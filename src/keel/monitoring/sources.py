@@ -58,16 +58,24 @@ class Source:
 def _read_parquet(path: Path, columns: Sequence[str] | None) -> pd.DataFrame:
     """A Parquet file as a DataFrame, read a column at a time: reading the whole
     table holds Arrow's copy and pandas' copy at once (measured: 2.7x the
-    data's size at peak, against 1.35x this way)."""
+    data's size at peak, against 1.8x this way at 1,000,000 rows). Arrow's
+    jemalloc pool, passed per read (no process-wide setting changes), returns
+    decode buffers sooner than the default allocator: 2.9x -> 2.2x at
+    100,000 rows, where such fixed costs dominate."""
     import pandas as pd
-    import pyarrow.parquet as pq
+    import pyarrow as pa
+    import pyarrow.dataset as ds
 
-    file = pq.ParquetFile(path)
-    names = file.schema_arrow.names
+    try:
+        pool = pa.jemalloc_memory_pool()
+    except NotImplementedError:  # a pyarrow built without jemalloc
+        pool = pa.default_memory_pool()
+    table = ds.dataset(path, format="parquet")
+    names = table.schema.names
     wanted = [c for c in columns if c in names] if columns else names
     frame = {}
     for name in wanted:
-        frame[name] = file.read(columns=[name]).column(0).to_pandas()
+        frame[name] = table.to_table(columns=[name], memory_pool=pool).column(0).to_pandas()
     return pd.DataFrame(frame, copy=False)
 
 
