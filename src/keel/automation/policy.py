@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from keel.workspace import Workspace
 
 KNOWN = {"pipeline", "model", "data", "triggers", "gates", "canary", "window", "observe",
-         "alias", "holdout", "max_regression", "reference", "label"}
+         "alias", "holdout", "max_regression", "reference"}
 _NEW_VERSION = re.compile(r"^\s*new_version\s*:\s*([A-Za-z0-9][\w.-]*)\s*$")
 _SCHEDULE = re.compile(r"^\s*schedule\s*:\s*(\S+)\s*$")
 
@@ -91,7 +91,6 @@ class Policy:
     holdout: str | None = None
     max_regression: float | None = None
     reference: str | None = None
-    label: str | None = None
 
     @property
     def pipeline_name(self) -> str:
@@ -141,7 +140,7 @@ class Policy:
                    str(table.get("window", "1h")),
                    parse_duration(table.get("observe", "0s"), "observe"),
                    str(table.get("alias", "champion")), table.get("holdout"),
-                   table.get("max_regression"), table.get("reference"), table.get("label"))
+                   table.get("max_regression"), table.get("reference"))
 
 
 def policies(ws: Workspace, deployment: str | None = None) -> list[Policy]:
