@@ -30,7 +30,7 @@ from keel.config import (
 )
 from keel.durability import MODES, PROCESS
 from keel.errors import InvalidInput
-from keel.store.protocol import Store
+from keel.store.protocol import Store, StoreReader
 
 
 @dataclass(eq=False)
@@ -63,6 +63,9 @@ class Workspace:
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _scope: list[Any] = field(default_factory=list, repr=False)
     _store: Store | None = field(default=None, repr=False)
+    # The stdlib reader of an embedded store (see ``reader``); False once it
+    # turned out the store cannot be read that way.
+    _reader: Any = field(default=None, repr=False)
 
     @property
     def store(self) -> Store:
@@ -80,6 +83,23 @@ class Workspace:
                     self._store = open_store(self.store_url, lock_dir=self.folder,
                                              durability=self.durability)
         return self._store
+
+    @property
+    def reader(self) -> StoreReader:
+        """What a read-only command queries: the store once it is open; before
+        that, on the embedded store, a reader over the standard library's
+        ``sqlite3`` that spares a short command SQLAlchemy's import (0.2-0.3 s,
+        more than the work of ``keel runs list``). Anything else it is asked
+        opens the store as usual."""
+        if self._store is not None:
+            return self._store
+        if self._reader is None:
+            with self.lock:
+                if self._reader is None:
+                    from keel.store.sqlite_reader import open_reader
+
+                    self._reader = open_reader(self.store_url, lambda: self.store) or False
+        return self._reader or self.store
 
     @property
     def folder(self) -> Path:
@@ -150,6 +170,9 @@ class Workspace:
         if self._store is not None:
             self._store.close()
             self._store = None
+        if self._reader:
+            self._reader.close()
+        self._reader = None
 
     def __enter__(self) -> Workspace:
         scope = context.using_workspace(self)

@@ -71,3 +71,64 @@ def test_a_no_change_data_status_opens_no_database(backend: str, tmp_path: objec
     assert result.returncode == 0, result.stderr
     assert "up to date" in result.stdout
     assert result.stderr.strip().splitlines()[-1:] in ([""], [])
+
+
+def _loaded_by(argv: list[str], modules: tuple[str, ...]) -> tuple[str, list[str]]:
+    """What a command printed, and which of ``modules`` it imported."""
+    code = textwrap.dedent(f"""
+        import sys
+        sys.argv = ["keel", *{argv!r}]
+        from keel.cli.main import main
+        try:
+            main()
+        except SystemExit as exit_:
+            assert exit_.code in (0, None), exit_.code
+        print(",".join(m for m in {modules!r} if m in sys.modules), file=sys.stderr)
+    """)
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    last = (result.stderr.strip().splitlines() or [""])[-1]
+    return result.stdout, [m for m in last.split(",") if m]
+
+
+def test_reading_commands_import_no_sqlalchemy_on_the_embedded_store(tmp_path: object) -> None:
+    """`keel runs list`, a cached `keel pipeline run` and `keel data checkout` read
+    the embedded store through the standard library (0.2-0.3 s less each)."""
+    from pathlib import Path
+
+    import keel
+    import keel.data
+    from keel.workspace import init_workspace
+
+    root = Path(str(tmp_path))
+    init_workspace(root)
+    with keel.start_run(experiment="e", name="first"):
+        keel.log_metric("acc", 0.5)
+    (root / "d").mkdir()
+    (root / "d" / "x.txt").write_text("x")
+    keel.data.add(root / "d", "ds")
+    (root / "chain.py").write_text(textwrap.dedent("""
+        import keel
+
+        @keel.step
+        def one():
+            return {"n": 1}
+
+        @keel.pipeline
+        def chain():
+            one()
+    """))
+    from tests.conftest import run_keel
+
+    assert run_keel("pipeline", "run", "chain.py").returncode == 0
+    heavy = ("sqlalchemy", "pandas", "numpy")
+    out, loaded = _loaded_by(["runs", "list"], heavy)
+    assert "first" in out and loaded == []
+    out, loaded = _loaded_by(["pipeline", "run", "chain.py"], heavy)
+    assert "cached" in out and loaded == []
+    (root / "d" / "x.txt").unlink()
+    out, loaded = _loaded_by(["data", "checkout", "ds"], heavy)
+    assert (root / "d" / "x.txt").read_text() == "x" and loaded == []
+    # A filter is the filter language's: the store answers it, and the same runs.
+    out, loaded = _loaded_by(["runs", "list", "-f", "metrics.acc > 0.4"], heavy)
+    assert "first" in out and loaded == ["sqlalchemy"]

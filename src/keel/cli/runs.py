@@ -12,6 +12,7 @@ from rich.text import Text
 
 from keel.cli.render import columns, number, plural, user_text, when
 from keel.cli.workspace import store as _store
+from keel.cli.workspace import workspace as _workspace
 from keel.entities import DELETED, Run
 from keel.names import printable
 
@@ -37,7 +38,7 @@ def list_(experiment: list[str] = typer.Option(None, "--experiment", "-e",
           all_: bool = typer.Option(False, "--all", help="include deleted runs"),
           as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
     """List runs, newest first, filtered and ordered like search_runs."""
-    store = _store()
+    store = _workspace().reader  # no SQLAlchemy unless a filter or an order needs it
     exp_ids = [store.get_experiment(e).id for e in experiment] if experiment else None
     found = store.search_runs(exp_ids, filter_, order_by or [], max_results,
                               include_deleted=all_)

@@ -143,12 +143,12 @@ def identical_version(ws: Workspace, name: str, manifest_digest: str
     """The version of ``name`` whose files are exactly ``manifest_digest``'s (the
     latest first: the usual re-add of unchanged data costs one query), or None."""
     try:
-        latest = ws.store.get_dataset_version(name)
+        latest = ws.reader.get_dataset_version(name)
     except NotFound:
         return None
     if latest.manifest_digest == manifest_digest:
         return latest
-    return next((v for v in reversed(ws.store.list_dataset_versions(name))
+    return next((v for v in reversed(ws.reader.list_dataset_versions(name))
                  if v.manifest_digest == manifest_digest), None)
 
 

@@ -150,7 +150,7 @@ def _baseline(ws: Workspace, version: DatasetVersion, root: Path, target: Manife
         if ref:
             found = load_manifest(ws, get_version(ws, ref))
         elif version.source and root.absolute() == source_path(ws, version).absolute():
-            found = load_manifest(ws, ws.store.get_dataset_version(version.dataset))
+            found = load_manifest(ws, ws.reader.get_dataset_version(version.dataset))
         else:
             return None
     except (NotFound, InvalidInput):

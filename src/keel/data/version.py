@@ -17,7 +17,7 @@ from keel.workspace import Workspace
 def get_version(ws: Workspace, ref: str) -> DatasetVersion:
     """The version a reference names: ``name``, ``name@2``, ``name@latest``."""
     parsed = parse_ref(ref)
-    return ws.store.get_dataset_version(parsed.name, parsed.version)
+    return ws.reader.get_dataset_version(parsed.name, parsed.version)
 
 
 def load_manifest(ws: Workspace, version: DatasetVersion) -> Manifest:

@@ -125,6 +125,8 @@ def check_param(step: str, name: str, value: Any) -> Any:
 
 def env_digest(packages: tuple[str, ...]) -> dict[str, str]:
     """The installed version of each declared distribution (``env=["scikit-learn"]``)."""
+    if not packages:
+        return {}
     import importlib.metadata  # ~30 ms: only for steps that declare an environment
 
     versions = {}

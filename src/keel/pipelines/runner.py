@@ -99,10 +99,10 @@ def decide(node: Node, done: dict[str, StepOutcome], records: dict[str, Any],
             digests[name] = digests_of(record["value"])
             sources[name] = f"step {value.name}"
     key = step_key(node, digests)
-    cached = None if forced or not node.step.cache else ws.store.cached_step(key.key)
+    cached = None if forced or not node.step.cache else ws.reader.cached_step(key.key)
     reason = ""
     if cached is None:
-        previous = ws.store.last_step(pipeline, node.name)
+        previous = ws.reader.last_step(pipeline, node.name)
         reason = "forced" if forced else explain(key.components,
                                                  previous.components if previous else None,
                                                  sources)

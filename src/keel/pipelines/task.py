@@ -36,7 +36,13 @@ class WorkspaceSpec:
 
     @classmethod
     def of(cls, ws: Workspace) -> WorkspaceSpec:
-        return cls(str(ws.root), ws.store.url, ws.blobs.url)
+        # The URL as set, not the opened store's: a cached re-run opens no store.
+        # A path is made absolute here, as opening the store would (workers may
+        # start in another folder).
+        store = ws.store_url
+        if "://" not in store:
+            store = str(Path(store).expanduser().resolve())
+        return cls(str(ws.root), store, ws.blobs.url)
 
     def open(self) -> Workspace:
         return Workspace.open(Path(self.root), store=self.store, blobs=self.blobs)

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from keel.clock import now_ms
 from keel.entities import ACTIVE, DELETED, DatasetVersion
 from keel.errors import Conflict, NotFound
+from keel.store import records
 from keel.store import schema as t
 from keel.store.base import SqlBase
 
@@ -18,7 +19,6 @@ ROLES = ("input", "output")
 
 class DatasetStoreMixin(SqlBase):
     """Methods :class:`SqlStore` gains for datasets (kept apart to stay small)."""
-
 
     def add_dataset_version(self, name: str, fields: dict[str, Any],
                             version: int | None = None) -> DatasetVersion:
@@ -68,41 +68,18 @@ class DatasetStoreMixin(SqlBase):
                  .where(*clauses).order_by(v.c.version))
         with self.reader.connect() as conn:
             rows = conn.execute(query).all()
-        return [DatasetVersion(
-            id=r.id, dataset=r.dataset_name, version=r.version, manifest_digest=r.manifest_digest,
-            files=r.files, bytes=r.bytes, message=r.message, created_at=r.created_at,
-            user=r.user, source=r.source, checks_digest=r.checks_digest,
-            checks_passed=r.checks_passed, profiles_digest=r.profiles_digest,
-            lifecycle=r.lifecycle) for r in rows]
+        return [records.dataset_version(r._mapping) for r in rows]
 
     def get_dataset_version(self, name: str, version: int | None = None) -> DatasetVersion:
         """``name@version``, or the latest (not deleted) version when ``version`` is None."""
-        found = self.list_dataset_versions(name, include_deleted=True)
-        live = [v for v in found if v.lifecycle == ACTIVE]
-        if version is None:
-            if not live:
-                raise NotFound(f"every version of dataset {name!r} is deleted",
-                               hint=f"restore one with `keel data restore {name}@N`")
-            return live[-1]
-        for item in found:
-            if item.version == version:
-                if item.lifecycle != ACTIVE:
-                    raise NotFound(f"{item.ref} is deleted",
-                                   hint=f"restore it with `keel data restore {item.ref}`")
-                return item
-        raise NotFound(f"dataset {name!r} has no version {version}",
-                       hint=f"versions: {', '.join(str(v.version) for v in live)} "
-                            f"(see `keel data log {name}`)")
+        return records.pick_dataset_version(self._versions_where(t.datasets.c.name == name),
+                                            name, version)
 
     def list_dataset_versions(self, name: str, include_deleted: bool = False
                               ) -> list[DatasetVersion]:
         """Every version of a dataset, oldest first (deleted ones only if asked)."""
-        found = self._versions_where(t.datasets.c.name == name)
-        if not found:
-            raise NotFound(f"no dataset {name!r}",
-                           hint=f"create it with `keel data add PATH --name {name}`; "
-                                "see all with `keel data list`")
-        return found if include_deleted else [v for v in found if v.lifecycle == ACTIVE]
+        return records.dataset_versions(self._versions_where(t.datasets.c.name == name),
+                                        name, include_deleted)
 
     def list_datasets(self) -> list[DatasetVersion]:
         """The latest (not deleted) version of every dataset."""

@@ -10,9 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from keel.errors import IncompatibleVersion
-from keel.store.schema import SCHEMA_REVISION
-
-KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009")
+from keel.store.revision import KNOWN_REVISIONS, SCHEMA_REVISION
 
 
 def current_revision(engine: sa.Engine) -> str | None:

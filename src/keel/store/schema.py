@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-# Bump with every migration; a database at a revision this build does not know
-# was written by a newer keel and is refused.
-SCHEMA_REVISION = "0009"
+from keel.store.revision import SCHEMA_REVISION as SCHEMA_REVISION  # re-exported
 
 metadata = sa.MetaData()
 

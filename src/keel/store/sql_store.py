@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 from keel.clock import now_ms
 from keel.entities import ACTIVE, DELETED, Artifact, Experiment, MetricPoint, Run, RunEnd
 from keel.errors import AlreadyExists, Conflict, InvalidInput, KeelError, NotFound
-from keel.store import failure, migrate
+from keel.store import failure, migrate, records
 from keel.store import schema as t
 from keel.store.dataset_store import DatasetStoreMixin
 from keel.store.deployment_store import DeploymentStoreMixin
@@ -37,10 +37,6 @@ def open_store(store: str, lock_dir: Path | None = None, durability: str = "proc
 
 def _nan_to_null(value: float) -> float | None:
     return None if value != value else value
-
-
-def _null_to_nan(value: float | None) -> float:
-    return float("nan") if value is None else value
 
 
 class SqlStore(DatasetStoreMixin, ModelStoreMixin, RetentionMixin, StepStoreMixin,
@@ -229,12 +225,9 @@ class SqlStore(DatasetStoreMixin, ModelStoreMixin, RetentionMixin, StepStoreMixi
             for run_id, key, value in conn.execute(
                     sa.select(lm.c.run_id, lm.c.key, lm.c.value)
                     .where(lm.c.run_id.in_(chunk))):
-                metrics[run_id][key] = _null_to_nan(value)
-        return [Run(id=r.id, experiment_id=r.experiment_id, experiment=r.experiment,
-                    name=r.name, status=r.status, start_time=r.start_time,
-                    end_time=r.end_time, user=r.user, parent_id=r.parent_id,
-                    lifecycle=r.lifecycle, error=r.error, params=params[r.id],
-                    metrics=metrics[r.id], tags=tags[r.id]) for r in rows]
+                metrics[run_id][key] = records.null_to_nan(value)
+        return [records.run(r._mapping, params[r.id], metrics[r.id], tags[r.id])
+                for r in rows]
 
     def end_run(self, run_id: str, status: str, end_time: int | None,
                 error: str | None = None) -> None:
@@ -387,7 +380,7 @@ class SqlStore(DatasetStoreMixin, ModelStoreMixin, RetentionMixin, StepStoreMixi
         query = (sa.select(m.key, m.value, m.step, m.timestamp)
                  .where(m.run_id == run_id, m.key == key).order_by(m.step, m.timestamp, m.id))
         with self.reader.connect() as conn:
-            return [MetricPoint(r.key, _null_to_nan(r.value), r.step, r.timestamp)
+            return [MetricPoint(r.key, records.null_to_nan(r.value), r.step, r.timestamp)
                     for r in conn.execute(query)]
 
     def last_steps(self, run_id: str) -> dict[str, int]:

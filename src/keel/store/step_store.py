@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import sqlalchemy as sa
 
 from keel.clock import now_ms
 from keel.entities import ACTIVE, StepRecord
+from keel.store import records
 from keel.store import schema as t
 from keel.store.base import SqlBase
 
@@ -24,7 +24,7 @@ class StepStoreMixin(SqlBase):
                  .where(c.key == key, r.lifecycle == ACTIVE))
         with self.reader.connect() as conn:
             row = conn.execute(query).first()
-        return _record(row) if row is not None else None
+        return records.step_record(row._mapping) if row is not None else None
 
     def last_step(self, pipeline: str, step: str) -> StepRecord | None:
         """The most recent record of a pipeline's step (for `pipeline status`)."""
@@ -34,7 +34,7 @@ class StepStoreMixin(SqlBase):
                  .order_by(c.created_at.desc()).limit(1))
         with self.reader.connect() as conn:
             row = conn.execute(query).first()
-        return _record(row) if row is not None else None
+        return records.step_record(row._mapping) if row is not None else None
 
     def record_step(self, record: StepRecord) -> None:
         """Remember that ``record.run_id`` computed ``record.key`` (last one wins)."""
@@ -45,9 +45,3 @@ class StepStoreMixin(SqlBase):
         update = {k: v for k, v in values.items() if k != "key"}
         self._write(lambda conn: conn.execute(
             stmt.on_conflict_do_update(index_elements=["key"], set_=update)))
-
-
-def _record(row: Any) -> StepRecord:
-    return StepRecord(key=row.key, pipeline=row.pipeline, step=row.step, run_id=row.run_id,
-                      outputs=json.loads(row.outputs), components=json.loads(row.components),
-                      created_at=row.created_at)
