@@ -2,8 +2,8 @@
 
 Shared by the SQLAlchemy store and the standard-library reader
 (``sqlite_reader.py``), so both answer a read with the same entities and the
-same errors. A row is any mapping of column name to value (SQLAlchemy's
-``row._mapping``, a ``sqlite3.Row``).
+same errors. A row is anything that gives its values by column name
+(SQLAlchemy's ``row._mapping``, a ``sqlite3.Row``).
 """
 
 from __future__ import annotations
