@@ -43,6 +43,43 @@ def test_ks_matches_scipy_on_large_and_small_samples() -> None:
         assert found.p_value == pytest.approx(expected.pvalue, rel=0.05, abs=1e-6)
 
 
+def test_ks_statistic_is_exact_across_merge_blocks_and_ties() -> None:
+    """The statistic merges a block of values at a time; blocks end between
+    distinct values, so ties that straddle a block are stepped over whole."""
+    from keel.monitoring.statistics import ks_statistic
+
+    rng = np.random.default_rng(21)
+    for n, m, digits in [(7, 5, None), (3_000, 2_000, 1), (3_000, 2_000, 0),
+                         (2_500, 40, None), (40, 2_500, 2)]:
+        ref, cur = rng.normal(size=n), rng.normal(0.1, 1.0, m)
+        if digits is not None:  # heavy ties
+            ref, cur = np.round(ref, digits), np.round(cur, digits)
+        ref.sort()
+        cur.sort()
+        expected = stats.ks_2samp(ref, cur).statistic
+        for block in (1, 3, 64, 1_000_000):
+            assert ks_statistic(ref, cur, block) == pytest.approx(expected, abs=1e-12), \
+                (n, m, digits, block)
+
+
+def test_parquet_files_read_a_column_at_a_time_give_the_dataframe_result(
+        tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    ref = pd.DataFrame({"a": rng.normal(size=5_000), "b": rng.choice(["u", "v"], 5_000),
+                        "c": np.where(rng.random(5_000) < 0.1, np.nan, rng.normal(size=5_000))})
+    cur = pd.DataFrame({"a": rng.normal(0.2, 1, 4_000), "b": rng.choice(["u", "v", "w"], 4_000),
+                        "c": rng.normal(size=4_000)})
+    ref.to_parquet(tmp_path / "ref.parquet")
+    cur.to_parquet(tmp_path / "cur.parquet")
+    from_files = keel.drift(tmp_path / "ref.parquet", tmp_path / "cur.parquet")
+    in_memory = keel.drift(ref, cur)
+    assert from_files.to_dict() == in_memory.to_dict()
+    assert (from_files.rows_reference, from_files.rows_current) == (5_000, 4_000)
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 this is not parquet PAR1")
+    with pytest.raises(InvalidInput, match=r"cannot read \S*bad\.parquet: .*Parquet"):
+        keel.drift(tmp_path / "bad.parquet", tmp_path / "cur.parquet")
+
+
 def test_mean_shift_of_a_tenth_of_a_standard_deviation_is_detected_at_100k() -> None:
     result = keel.drift(normal(100_000, 5), normal(100_000, 6, loc=0.1))
     assert result.feature("x").drifted

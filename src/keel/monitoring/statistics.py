@@ -28,6 +28,8 @@ PSI_FLOOR = 1e-4
 EXACT_KS = 1_000
 # From this effective sample size on, the KS p-value uses the limiting distribution.
 LIMIT_KS = 10_000
+# Reference values merged at a time for the KS statistic (see ks_statistic).
+KS_BLOCK = 8_192
 
 
 def is_drift(method: str, statistic: float, p_value: float | None, threshold: float) -> bool:
@@ -48,27 +50,63 @@ def ks(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
     if max(n, m) <= EXACT_KS:
         found = stats.ks_2samp(reference, current, method="auto")
         return float(found.statistic), float(found.pvalue)
-    d = float(np.max(np.abs(cdf_gaps(reference, current))))
+    d = ks_statistic(reference, current)
     return d, ks_p_value(d, n, m)
 
 
-def cdf_gaps(reference: np.ndarray, current: np.ndarray) -> np.ndarray:
-    """F_ref(x) - F_cur(x) at every distinct value x of either sorted sample.
+def ks_statistic(reference: np.ndarray, current: np.ndarray, block: int = KS_BLOCK) -> float:
+    """The largest gap between the empirical CDFs of two sorted samples, merged a
+    block of values at a time.
+
+    Each block holds every value up to some ``v`` of both samples (``block``
+    reference values, more if ties continue, and the current values up to
+    ``v``), so a block ends between two distinct values and the gap there is
+    final. Temporaries are a block's size, not the samples': this runs on a
+    thread per feature, and merging whole samples made the temporaries of two
+    threads a sixth of a comparison's peak memory at 100,000 rows a side.
+    """
+    n, m = len(reference), len(current)
+    largest, offset = 0.0, 0.0
+    ref_at = cur_at = 0
+    while ref_at < n or cur_at < m:
+        if ref_at < n:
+            ref_end = int(np.searchsorted(reference, reference[min(ref_at + block, n) - 1],
+                                          side="right"))
+            cur_end = int(np.searchsorted(current, reference[ref_end - 1], side="right"))
+        else:
+            ref_end, cur_end = n, m
+        gaps = cdf_gaps(reference[ref_at:ref_end], current[cur_at:cur_end], n, m)
+        if len(gaps):
+            gaps += offset
+            largest = max(largest, float(np.max(np.abs(gaps))))
+            offset = float(gaps[-1])
+        ref_at, cur_at = ref_end, cur_end
+    return largest
+
+
+def cdf_gaps(reference: np.ndarray, current: np.ndarray, n: int | None = None,
+             m: int | None = None) -> np.ndarray:
+    """F_ref(x) - F_cur(x) at every distinct value x of either sorted sample (or,
+    with ``n`` and ``m``, the change of that gap over these slices of samples
+    of ``n`` and ``m`` values).
 
     A stable sort of two sorted runs is a linear merge (timsort finds the
     runs); walking the merged values, each reference value steps the gap up
     by 1/n and each current value down by 1/m. Only the last of equal values
     counts, so ties are stepped over whole.
     """
-    n, m = len(reference), len(current)
+    n = len(reference) if n is None else n
+    m = len(current) if m is None else m
+    count = len(reference)
     values = np.concatenate([reference, current])
     order = np.argsort(values, kind="stable")
     values = values[order]  # merged; the unsorted concatenation is dropped
-    # Temporaries are reused in place: this runs on a thread per feature, and
-    # each live array of the merged length costs 16 bytes a row.
-    gaps = np.where(order < n, 1.0 / n, -1.0 / m)
+    # Temporaries are reused in place (see ks_statistic).
+    gaps = np.where(order < count, 1.0 / n, -1.0 / m)
     del order
     np.cumsum(gaps, out=gaps)
+    if not len(values):
+        return gaps
     last = np.empty(len(values), dtype=bool)
     np.not_equal(values[1:], values[:-1], out=last[:-1])
     last[-1] = True
