@@ -24,7 +24,8 @@ def test_packed_blobs_read_back_verified(tmp_path: Path) -> None:
         for data in payloads:
             pack.add(data, blake3(data).hexdigest())
     files = [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()]
-    assert len(files) == 2  # one pack and its index, not 500 files
+    # One pack, its index and its checksum, not 500 files.
+    assert sorted(p.suffix for p in files) == [".b3", ".idx", ".pack"]
     for data in payloads:
         assert store.get_bytes(blake3(data).hexdigest()) == data
     assert {blake3(d).hexdigest() for d in payloads} <= store.digests()
@@ -215,3 +216,46 @@ def test_a_pack_deleted_after_its_index_was_read_is_named(tmp_path: Path) -> Non
     index.with_suffix(".pack").unlink()
     with pytest.raises(CorruptData, match=r"\.pack \(it was deleted after its index was read"):
         store.get_bytes(blake3(payloads[0]).hexdigest())
+
+
+@pytest.mark.parametrize("damage", ["missing", "wrong", "garbage"])
+def test_a_lost_or_wrong_pack_checksum_only_means_blob_by_blob_checks(
+        backend: str, tmp_path: Path, damage: str) -> None:
+    """A checkout takes most of a pack: it checks the pack's stored BLAKE3 once;
+    without a usable one it checks every blob, and corruption is named all the same."""
+    data = tmp_path / "d"
+    data.mkdir()
+    for n in range(40):
+        (data / f"{n}.txt").write_text(f"row {n}\n" * 50)
+    keel.data.add(data, "raw")
+    pack_file = next((tmp_path / ".keel" / "blobs" / "packs").glob("*.pack"))
+    checksum = pack_file.with_suffix(".b3")
+    assert checksum.read_text().strip() == blake3(pack_file.read_bytes()).hexdigest()
+    checksum.chmod(0o644)
+    if damage == "missing":
+        checksum.unlink()
+    else:
+        checksum.write_text("0" * 64 if damage == "wrong" else "not a digest")
+    keel.data.checkout("raw@1", tmp_path / "out")
+    assert (tmp_path / "out" / "7.txt").read_text() == "row 7\n" * 50
+    # Corrupt one blob's bytes inside the pack: found and named, checksum or not.
+    victim = b"row 13\n" * 50
+    raw = pack_file.read_bytes()
+    pack_file.chmod(0o644)
+    pack_file.write_bytes(raw.replace(victim, victim.replace(b"row", b"ROW"), 1))
+    with pytest.raises(CorruptData, match=r"raw@1:13\.txt"):
+        keel.data.checkout("raw@1", tmp_path / "again")
+    assert not (tmp_path / "again").exists()
+
+
+def test_gc_removes_a_packs_checksum_with_it(tmp_path: Path) -> None:
+    from keel.blobs.sweep import execute, plan
+
+    store = BlobStore(tmp_path / "b")
+    data = b"soon garbage"
+    with store.pack_writer() as pack:
+        pack.add(data, blake3(data).hexdigest())
+    folder = tmp_path / "b" / "packs"
+    assert len(list(folder.glob("*.b3"))) == 1
+    execute(store, plan(store, live=set(), grace_s=-1))
+    assert list(folder.iterdir()) == []

@@ -14,7 +14,8 @@ index (``NAME.idx``, see ``pack_index.py``) is only a shortcut, and a lost
 or damaged index is rebuilt by reading the records and verifying each one.
 
 A pack is written under ``NAME.pack.tmp``, fsynced, made read-only and only
-then renamed to ``NAME.pack``; its index is published after it. So a
+then renamed to ``NAME.pack``; its checksum (``NAME.b3``: the BLAKE3 of the
+whole file, see :func:`pack_sum`) and its index are published after it. So a
 ``NAME.pack`` is always complete, and an index never names bytes that are
 not on disk. Packs written by keel before this format ("legacy") hold the
 bytes with no header or framing, and only their ``marshal`` index knows
@@ -33,6 +34,7 @@ from types import TracebackType
 
 from blake3 import blake3
 
+from keel.blobs.digest import hash_file, is_digest
 from keel.blobs.folders import make_folders
 from keel.blobs.pack_index import Located, write_index
 from keel.durability import fsync_fd, publish
@@ -43,6 +45,7 @@ PACK_FORMAT = 1
 PACK_HEADER = struct.Struct("<8sI4x")  # magic, format, padding
 RECORD = struct.Struct("<32sQ")  # raw digest, size of the bytes that follow
 TEMP_SUFFIX = ".pack.tmp"
+SUM_SUFFIX = ".b3"
 
 
 def is_framed(path: Path) -> bool:
@@ -82,6 +85,40 @@ def read_records(path: Path) -> tuple[Located, int]:
                 damaged += 1
             offset = start + size
     return found, damaged
+
+
+def sum_path(pack: Path) -> Path:
+    """Where the checksum of ``pack`` (``NAME.pack``) is kept: ``NAME.b3``."""
+    return pack.with_suffix(SUM_SUFFIX)
+
+
+def write_sum(pack: Path) -> None:
+    """Store the BLAKE3 of the whole pack file beside it, atomically and durably.
+
+    A checkout that takes most of a pack checks this one digest (~10 ms for
+    80 MiB, on every core) instead of one per blob (~55 ms for 20,000 blobs
+    of 4 KiB, on one core: the hash releases no lock for inputs so small).
+    """
+    temp = pack.with_name(f"{pack.stem}{SUM_SUFFIX}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        with open(temp, "w") as handle:
+            handle.write(hash_file(pack) + "\n")
+            handle.flush()
+            fsync_fd(handle.fileno())
+        os.chmod(temp, 0o444)
+        publish(temp, sum_path(pack))
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def pack_sum(pack: Path) -> str | None:
+    """The stored checksum of ``pack``, None if there is none (a pack written
+    before checksums, or a lost or unreadable checksum file)."""
+    try:
+        text = sum_path(pack).read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text if is_digest(text) else None
 
 
 class PackWriter:
@@ -130,7 +167,9 @@ class PackWriter:
         except BaseException:
             self.abort()
             raise
-        # From here the pack is complete and visible: a lost index is rebuilt from it.
+        # From here the pack is complete and visible: a lost index is rebuilt from it,
+        # a lost checksum only means checkouts verify its blobs one by one.
+        write_sum(self.folder / f"{self.name}.pack")
         write_index(self.folder / f"{self.name}.idx", self._written)
         self.on_publish(self.name, self._written)
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from keel.blobs.digest import is_digest
-from keel.blobs.pack import TEMP_SUFFIX, is_framed, read_records
+from keel.blobs.pack import TEMP_SUFFIX, is_framed, read_records, sum_path
 from keel.blobs.pack_index import INDEX_MAGIC, Located, decode_index, decode_legacy
 from keel.blobs.store import BlobStore
 from keel.durability import fsync_dir
@@ -204,6 +204,7 @@ def execute(store: BlobStore, sweep: SweepPlan) -> int:
             _repack(store, item.path, item.keep)
         elif item.kind == "pack":
             _remove(_index_of(item.path), store)
+            _remove(_sum_of(item.path), store)
             _remove(item.path, store)
         else:
             _remove(item.path, store)
@@ -218,11 +219,16 @@ def _repack(store: BlobStore, old: str, keep: tuple[str, ...]) -> None:
         for digest in keep:
             pack.add(store.get_bytes(digest), digest)  # verified: damage is not carried over
     _remove(_index_of(old), store)
+    _remove(_sum_of(old), store)
     _remove(old, store)
 
 
 def _index_of(pack: str) -> str:
     return pack[:-len(".pack")] + ".idx"
+
+
+def _sum_of(pack: str) -> str:
+    return str(sum_path(Path(pack)))
 
 
 def _remove(path: str, store: BlobStore) -> None:
