@@ -11,7 +11,9 @@ copy of the estimator with its recorded ``feature_names_in_`` removed is fed
 a float array (``serving.payload`` lays JSON rows out straight into one).
 The copy is used only if it gives the same predictions as the original on
 the model's input example (or a row of zeros); anything else keeps the
-ordinary path. The packaged model itself is never changed.
+ordinary path. The packaged model itself is never changed. Where the model
+is a scaler and a linear model, its predict is plain numpy
+(``compiled.py``), under the same check.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from keel.packaging.model import PackagedModel
+from keel.serving.compiled import compile_predict
 from keel.serving.payload import Batch
 
 Predictor = Callable[[Batch], np.ndarray]
@@ -57,16 +60,42 @@ def fast_predictor(model: PackagedModel) -> Predictor | None:
         got = np.asarray(stripped.predict(prepared.to_numpy()))
     except Exception:  # any doubt: the ordinary path
         return None
-    if got.shape != expected.shape or got.dtype != expected.dtype or \
-            not np.array_equal(got, expected):
+    if not _same(got, expected):
         return None
+    predict_array: Callable[[np.ndarray], Any] = stripped.predict
+    compiled = compile_predict(stripped)
+    if compiled is not None:
+        try:
+            # The example, and rows spread around it: the same arithmetic in the
+            # same order gives the very same bits, or scikit-learn is kept.
+            probe = _probe(prepared.to_numpy())
+            exact = _same(np.asarray(compiled(probe)), np.asarray(stripped.predict(probe)))
+        except Exception:  # any doubt: scikit-learn itself
+            exact = False
+        if exact:
+            predict_array = compiled
 
     def predict(batch: Batch) -> np.ndarray:
         if batch.array is not None:  # laid out for this signature by serving.payload
-            return np.asarray(stripped.predict(batch.array))
-        return np.asarray(stripped.predict(model.prepare(batch.frame).to_numpy()))
+            return np.asarray(predict_array(batch.array))
+        return np.asarray(predict_array(model.prepare(batch.frame).to_numpy()))
 
     return predict
+
+
+def _probe(example: np.ndarray, rows: int = 512) -> np.ndarray:
+    """``example`` and ``rows`` rows drawn around it (fixed seed)."""
+    rng = np.random.default_rng(0)
+    centre = example.mean(axis=0)
+    spread = np.where(example.std(axis=0) > 0, example.std(axis=0), 1.0) * 3
+    drawn = centre + rng.standard_normal((rows, example.shape[1])) * spread
+    return np.ascontiguousarray(np.vstack([example, drawn]), dtype=np.float64)
+
+
+def _same(got: np.ndarray, expected: np.ndarray) -> bool:
+    """The very same predictions: shape, dtype and every value."""
+    return got.shape == expected.shape and got.dtype == expected.dtype and \
+        bool(np.array_equal(got, expected))
 
 
 def _estimators(root: Any) -> list[Any]:

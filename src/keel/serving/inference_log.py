@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import io
 import logging
-import queue
 import re
 import threading
 import time
@@ -31,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from keel.clock import now_ms
+from keel.serving.handoff import Handoff
 from keel.serving.payload import Batch
 from keel.workspace import Workspace, resolve_workspace
 
@@ -79,7 +79,8 @@ class InferenceLogWriter:
         self.worker = worker
         self.sample = sample
         self.counters = LogCounters()
-        self._queue: queue.Queue[Entry | None] = queue.Queue(max_queue)
+        # Taken every 50 ms: ~400 entries a batch at 8,000 requests/s.
+        self._handoff: Handoff[Entry] = Handoff(max_queue, interval=0.05)
         self._segment_rows = segment_rows
         self._flush_seconds = flush_seconds
         self._thread = threading.Thread(target=self._run, name=f"keel-log-{deployment}",
@@ -88,20 +89,13 @@ class InferenceLogWriter:
 
     def submit(self, entry: Entry) -> None:
         """Queue one request's rows; never blocks (a full queue counts a drop)."""
-        try:
-            self._queue.put_nowait(entry)
-        except queue.Full:
+        if not self._handoff.put(entry):
             with self.counters.lock:
                 self.counters.dropped += len(entry.rows)
 
     def close(self, timeout: float = 30.0) -> None:
         """Write what is queued, then stop the thread (graceful shutdown)."""
-        while True:
-            try:
-                self._queue.put(None, timeout=timeout)
-                break
-            except queue.Full:  # pragma: no cover - the thread drains it meanwhile
-                continue
+        self._handoff.close()
         self._thread.join(timeout)
 
     def _run(self) -> None:
@@ -109,17 +103,12 @@ class InferenceLogWriter:
         rows = 0
         started = time.monotonic()
         while True:
-            wait = max(0.05, self._flush_seconds - (time.monotonic() - started))
-            try:
-                entry = self._queue.get(timeout=wait)
-            except queue.Empty:
-                entry = ...  # type: ignore[assignment]  # timer expired
-            if entry is None:
-                self._write(pending)
-                return
-            if entry is not ...:
+            for entry in self._handoff.take():
                 pending.append(entry)
                 rows += len(entry.rows)
+            if self._handoff.closed:
+                self._write(pending)
+                return
             if pending and (rows >= self._segment_rows
                             or time.monotonic() - started >= self._flush_seconds):
                 self._write(pending)

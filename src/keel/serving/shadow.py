@@ -1,8 +1,8 @@
 """Shadow traffic: a copy of each live request, answered by other versions in a
 background thread. Their answers are logged (role ``shadow``) and counted,
 never returned; a shadow that is slow or fails changes nothing on the live
-path, because the live path only puts the request on a bounded queue (a full
-queue drops the copy and counts it).
+path, because the live path only hands the request over (``handoff.py``; a
+full handoff drops the copy and counts it).
 
 Queued requests are predicted in batches (one model call for everything
 waiting), so mirroring costs the server far less than a second model call per
@@ -12,7 +12,6 @@ request.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from keel.serving.fastpath import Predictor
+from keel.serving.handoff import Handoff
 from keel.serving.inference_log import Entry
 from keel.serving.payload import Batch
 from keel.serving.split import Route
@@ -30,9 +30,10 @@ from keel.serving.stats import LiveStats
 log = logging.getLogger("keel.serving")
 MAX_BATCH_ROWS = 5_000
 # How long the thread lets copies gather before answering them: shadow answers
-# are never waited for, and one model call per 10 ms instead of one per request
-# is what keeps mirroring cheap (bench/serving.py, canary + shadow overhead).
-GATHER_SECONDS = 0.01
+# are never waited for, and one model call per 50 ms instead of one per request
+# is what keeps mirroring cheap (bench/serving.py, canary + shadow overhead:
+# gathering 10 ms cost ~30 us of CPU per request, 50 ms ~20 us).
+GATHER_SECONDS = 0.05
 
 
 @dataclass
@@ -47,50 +48,39 @@ class ShadowMirror:
     """The queue and the thread that answer shadow copies."""
 
     def __init__(self, stats: LiveStats, record: Callable[[Entry], None],
-                 on_drop: Callable[[], None], max_queue: int = 2_000) -> None:
+                 on_drop: Callable[[], None], max_queue: int = 20_000) -> None:
         self._stats = stats
         self._record = record
         self._on_drop = on_drop
-        self._queue: queue.Queue[tuple[Mirrored, tuple[tuple[Route, Predictor], ...]] |
-                                 None] = queue.Queue(max_queue)
+        self._handoff: Handoff[tuple[Mirrored, tuple[tuple[Route, Predictor], ...]]] = \
+            Handoff(max_queue, interval=GATHER_SECONDS)
         self.dropped = 0
         self._thread = threading.Thread(target=self._run, name="keel-shadow", daemon=True)
         self._thread.start()
 
     def submit(self, item: Mirrored, shadows: tuple[tuple[Route, Predictor], ...]) -> None:
         """Queue a copy for ``shadows``; never blocks."""
-        try:
-            self._queue.put_nowait((item, shadows))
-        except queue.Full:
+        if not self._handoff.put((item, shadows)):
             self.dropped += 1
             self._on_drop()
 
     def close(self, timeout: float = 10.0) -> None:
-        try:
-            self._queue.put(None, timeout=timeout)
-        except queue.Full:
-            return
+        self._handoff.close()
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            time.sleep(GATHER_SECONDS)  # releases the GIL to the live path meanwhile
-            batch = [first]
-            rows = len(first[0].rows)
-            while rows < MAX_BATCH_ROWS:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
+        while not self._handoff.closed:
+            # The copies of GATHER_SECONDS, answered in calls of MAX_BATCH_ROWS rows at most.
+            batch: list[tuple[Mirrored, tuple[tuple[Route, Predictor], ...]]] = []
+            rows = 0
+            for item in self._handoff.take():
+                batch.append(item)
+                rows += len(item[0].rows)
+                if rows >= MAX_BATCH_ROWS:
                     self._answer(batch)
-                    return
-                batch.append(more)
-                rows += len(more[0].rows)
-            self._answer(batch)
+                    batch, rows = [], 0
+            if batch:
+                self._answer(batch)
 
     def _answer(self, batch: list[tuple[Mirrored, tuple[tuple[Route, Predictor], ...]]]
                 ) -> None:
