@@ -59,6 +59,8 @@ class ServeOptions:
     stats_seconds: float = 2.0            # how often live figures are flushed and judged
     log_flush_seconds: float = 5.0        # the longest a logged prediction waits for a segment
     log_queue: int = 20_000               # requests waiting for the log before drops
+    compact_seconds: float = 600.0        # how often figures older than compact_after merge
+    compact_after_seconds: float = 3600.0
     sample: float | None = None           # overrides the deployment's log sample
 
     def to_dict(self) -> dict[str, Any]:
@@ -242,7 +244,7 @@ class Runtime:
     # -- housekeeping ---------------------------------------------------------
 
     def _maintain(self) -> None:
-        last_flush = time.monotonic()
+        last_flush = last_compaction = time.monotonic()
         while not self._stop.wait(min(self.options.poll_seconds, self.options.stats_seconds)):
             try:
                 if self.follow:
@@ -252,6 +254,12 @@ class Runtime:
                     self.flush_stats()
                     if self.follow:
                         self._guard()
+                if self.follow and \
+                        time.monotonic() - last_compaction >= self.options.compact_seconds:
+                    last_compaction = time.monotonic()
+                    # Bounded figures: the guard sums them since the canary began.
+                    cutoff = now_ms() - int(self.options.compact_after_seconds * 1000)
+                    self.ws.store.compact_deployment_stats(self.deployment, cutoff)
             except Exception as exc:  # a store outage must not stop serving
                 self.health.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("serving housekeeping failed: %s", exc)

@@ -4,6 +4,7 @@ segment index and feedback."""
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -16,6 +17,9 @@ from keel.entities import Deployment, DeploymentEvent, VersionStats
 from keel.errors import AlreadyExists, Conflict, NotFound
 from keel.store import schema as t
 from keel.store.base import SqlBase
+
+COMPACTED = "compacted"  # the worker name of merged figures (compact_deployment_stats)
+HOUR_MS = 3_600_000
 
 
 class DeploymentStoreMixin(SqlBase):
@@ -121,21 +125,52 @@ class DeploymentStoreMixin(SqlBase):
         summed: dict[tuple[str, str], VersionStats] = {}
         with self.reader.connect() as conn:
             for row in conn.execute(query):
-                key = (row.version, row.role)
-                latency = json.loads(row.latency)
-                predictions = json.loads(row.predictions)
-                old = summed.get(key)
-                if old is None:
-                    summed[key] = VersionStats(row.version, row.role, row.requests, row.errors,
-                                               latency, predictions)
-                    continue
-                merged = [a + b for a, b in zip(old.latency, latency, strict=False)]
-                counts = dict(old.predictions)
-                for value, count in predictions.items():
-                    counts[value] = counts.get(value, 0) + count
-                summed[key] = VersionStats(row.version, row.role, old.requests + row.requests,
-                                           old.errors + row.errors, merged, counts)
+                _add(summed, (row.version, row.role), row)
         return sorted(summed.values(), key=lambda v: (v.role != "stable", v.version))
+
+    def compact_deployment_stats(self, deployment: str, before_ms: int) -> int:
+        """Merge a deployment's figures older than ``before_ms`` into one row per
+        version, role and hour; returns how many rows fewer there are.
+
+        Workers flush a row per version every few seconds (~1,800 an hour each),
+        and every guard check and status sums them since the last change. A
+        merged row never spans a change of the deployment (an event) or an hour,
+        and takes its oldest row's time, so a sum since a change or since an hour
+        stays exact (a guard's canary start precedes its event by milliseconds:
+        still exact). Rows already
+        merged are left alone, so workers compacting at once cannot double count
+        (on PostgreSQL the rows taken are locked until the merge commits).
+        """
+        s, e = t.deployment_stats.c, t.deployment_events.c
+
+        def action(conn: sa.Connection) -> int:
+            changes = [row.time for row in conn.execute(
+                sa.select(e.time).where(e.deployment == deployment).order_by(e.time))]
+            query = sa.select(t.deployment_stats).where(
+                s.deployment == deployment, s.time < before_ms, s.worker != COMPACTED)
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update()
+            rows = conn.execute(query).all()
+            if not rows:
+                return 0
+            groups: dict[tuple[str, str, int, int], VersionStats] = {}
+            oldest: dict[tuple[str, str, int, int], int] = {}
+            for row in rows:
+                key = (row.version, row.role, row.time // HOUR_MS,
+                       bisect.bisect_right(changes, row.time))
+                _add(groups, key, row)
+                oldest[key] = min(oldest.get(key, row.time), row.time)
+            ids = [row.id for row in rows]
+            for start in range(0, len(ids), 500):
+                conn.execute(t.deployment_stats.delete().where(s.id.in_(ids[start:start + 500])))
+            conn.execute(t.deployment_stats.insert(), [
+                {"deployment": deployment, "version": v.version, "role": v.role,
+                 "worker": COMPACTED, "time": oldest[key], "requests": v.requests,
+                 "errors": v.errors, "latency": json.dumps(v.latency),
+                 "predictions": json.dumps(v.predictions)} for key, v in groups.items()])
+            return len(rows) - len(groups)
+
+        return int(self._write(action))
 
     # -- inference log -------------------------------------------------------
 
@@ -186,3 +221,20 @@ class DeploymentStoreMixin(SqlBase):
                                         .where(f.request_id.in_(chunk))):
                     found[row.request_id] = json.loads(row.label)
         return found
+
+
+def _add(summed: dict[Any, VersionStats], key: Any, row: Any) -> None:
+    """Add one stored row of figures to ``summed[key]``."""
+    latency = json.loads(row.latency)
+    predictions = json.loads(row.predictions)
+    old = summed.get(key)
+    if old is None:
+        summed[key] = VersionStats(row.version, row.role, row.requests, row.errors, latency,
+                                   predictions)
+        return
+    merged = [a + b for a, b in zip(old.latency, latency, strict=False)]
+    counts = dict(old.predictions)
+    for value, count in predictions.items():
+        counts[value] = counts.get(value, 0) + count
+    summed[key] = VersionStats(row.version, row.role, old.requests + row.requests,
+                               old.errors + row.errors, merged, counts)
