@@ -32,7 +32,8 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/lint-imports
 
 # Peers (MLflow, DVC, Evidently) get their own venvs under bench/ on first run.
-bench: $(VENV)/.installed-base
+# The dev extras bring Playwright, which bench/ui.py drives (with Debian's Chromium).
+bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/cli.py
 	$(BIN)/python bench/tracking.py
 	$(BIN)/python bench/data.py
@@ -41,9 +42,10 @@ bench: $(VENV)/.installed-base
 	$(BIN)/python bench/serving.py
 	$(BIN)/python bench/monitoring.py
 	$(BIN)/python bench/server.py
+	$(BIN)/python bench/ui.py
 
 # Every benchmark on small sizes: proves they still run (CI), measures nothing.
-bench-quick: $(VENV)/.installed-base
+bench-quick: $(VENV)/.installed-dev
 	$(BIN)/python bench/cli.py --quick
 	$(BIN)/python bench/tracking.py --quick
 	$(BIN)/python bench/data.py --quick
@@ -52,6 +54,7 @@ bench-quick: $(VENV)/.installed-base
 	$(BIN)/python bench/serving.py --quick
 	$(BIN)/python bench/monitoring.py --quick
 	$(BIN)/python bench/server.py --quick
+	$(BIN)/python bench/ui.py --quick
 
 # Each extra must resolve with plain pip, without the lock (what users run).
 EXTRAS := s3 postgres ray onnx dev
