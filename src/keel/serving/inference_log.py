@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from keel.clock import now_ms
 from keel.serving.handoff import Handoff
@@ -121,10 +123,11 @@ class InferenceLogWriter:
             return
         count = sum(len(e.rows) for e in entries)
         try:
-            frame = to_table(entries, self.deployment)
+            table = to_arrow(entries, self.deployment)
             buffer = io.BytesIO()
-            frame.to_parquet(buffer, index=False, compression="zstd")
-            start, end = int(frame["time"].iloc[0]), int(frame["time"].iloc[-1])
+            pq.write_table(table, buffer, compression="zstd")
+            times = table.column("time")
+            start, end = int(times[0].as_py()), int(times[-1].as_py())
             with self._ws.writing():  # gc must not take the blob before it is indexed
                 digest = self._ws.blobs.put_bytes(buffer.getvalue())
                 self._ws.store.add_inference_segment(self.deployment, digest, count,
@@ -141,31 +144,54 @@ class InferenceLogWriter:
             self.counters.segments += 1
 
 
-def to_table(entries: list[Entry], deployment: str) -> pd.DataFrame:
-    """One row per predicted row: the meta columns, the features, the prediction."""
+def to_arrow(entries: list[Entry], deployment: str) -> pa.Table:
+    """One row per predicted row: the meta columns, the features, the prediction.
+
+    Built as an Arrow table straight from numpy, not through a pandas
+    DataFrame: the log thread shares the interpreter with the request path,
+    and pandas' conversions were half of its ~6 us a row.
+    """
     counts = np.fromiter((len(e.rows) for e in entries), dtype=np.int64, count=len(entries))
+
+    def each(values: list[Any], dtype: Any = object) -> np.ndarray:
+        return np.repeat(np.array(values, dtype=dtype), counts)
+
     total = int(counts.sum())
-    table = pd.DataFrame({
-        "request_id": np.repeat(np.array([e.request_id for e in entries], dtype=object),
-                                counts),
-        "row": np.concatenate([np.arange(n) for n in counts]) if total else [],
-        "time": np.repeat(np.array([e.time_ms for e in entries], dtype=np.int64), counts),
-        "deployment": deployment,
-        "model_version": np.repeat(np.array([e.version for e in entries], dtype=object),
-                                   counts),
-        "role": np.repeat(np.array([e.role for e in entries], dtype=object), counts),
-        "latency_ms": np.repeat(np.array([e.latency_ms for e in entries]), counts),
-    })
-    features = _features(entries)
+    columns: dict[str, pa.Array] = {
+        "request_id": pa.array(each([e.request_id for e in entries]), pa.string()),
+        "row": pa.array(np.concatenate([np.arange(n) for n in counts]) if total
+                        else np.zeros(0, np.int64)),
+        "time": pa.array(each([e.time_ms for e in entries], np.int64)),
+        "deployment": pa.array(np.full(total, deployment, dtype=object), pa.string()),
+        "model_version": pa.array(each([e.version for e in entries]), pa.string()),
+        "role": pa.array(each([e.role for e in entries]), pa.string()),
+        "latency_ms": pa.array(each([e.latency_ms for e in entries], np.float64)),
+    }
     taken = set(META_COLUMNS) | {"prediction", "label"}
-    features.columns = [f"feature.{c}" if c in taken else str(c) for c in features.columns]
-    table = pd.concat([table, features], axis=1)
+    for name, values in _feature_columns(entries):
+        columns[f"feature.{name}" if name in taken else name] = values
     predictions: list[Any] = []
     for entry in entries:
         values = entry.predictions
         predictions.extend(values.tolist() if hasattr(values, "tolist") else list(values))
-    table["prediction"] = predictions
-    return table
+    columns["prediction"] = pa.array(predictions)
+    return pa.table(columns)
+
+
+def _feature_columns(entries: list[Entry]) -> list[tuple[str, pa.Array]]:
+    """The inputs of every entry, stacked, as named Arrow columns; float arrays
+    of one layout (the serving fast path) without a DataFrame per request."""
+    first = entries[0].rows
+    if first.array is not None and all(
+            e.rows.array is not None and e.rows.columns == first.columns for e in entries):
+        stacked = np.concatenate([e.rows.array for e in entries]) if len(entries) > 1 \
+            else first.array
+        return [(str(name), pa.array(stacked[:, i]))
+                for i, name in enumerate(first.columns or [])]
+    frame = _features(entries)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    return [(str(name), table.column(i).combine_chunks())
+            for i, name in enumerate(frame.columns)]
 
 
 def _features(entries: list[Entry]) -> pd.DataFrame:
