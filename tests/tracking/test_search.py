@@ -115,3 +115,41 @@ def test_bad_order_by_and_page_token(runs: dict[str, str]) -> None:
         keel.search_runs(order_by=["acc DESC"])
     with pytest.raises(InvalidInput, match="page_token"):
         keel.search_runs(page_token="garbage")
+
+
+@pytest.mark.parametrize("direction", ["ASC", "DESC"])
+def test_pages_ordered_by_a_metric_walk_every_run_once_in_order(backend: str,
+                                                                direction: str) -> None:
+    """Runs with the metric come in value order (ties newest first), then the runs
+    without it or with NaN, newest first: the same on every page size, across the
+    point where one kind ends and the other begins."""
+    import math
+
+    made = []
+    for i in range(23):
+        value = [0.5, 0.25, math.nan, None][i % 4] if i % 3 == 0 else i / 10
+        with keel.start_run(experiment="paged", name=f"r{i:02d}") as run:
+            if value is not None:
+                run.log_metric("score", value)
+        made.append((run.id, f"r{i:02d}", value))
+    everything = keel.search_runs(experiment="paged", as_list=True, max_results=1000)
+    newest = [r.name for r in everything]  # the default order: newest first
+    valued = [(v, n) for _, n, v in made if v is not None and not math.isnan(v)]
+    valued.sort(key=lambda item: (item[0] if direction == "ASC" else -item[0],
+                                  newest.index(item[1])))
+    missing = [n for n in newest if n not in {name for _, name in valued}]
+    expected = [n for _, n in valued] + missing
+    for size in (1, 4, 7, 100):
+        seen, token = [], None
+        while True:
+            page = keel.search_runs(experiment="paged", order_by=[f"metrics.score {direction}"],
+                                    max_results=size, page_token=token, as_list=True)
+            seen += [r.name for r in page]
+            token = page.next_page_token
+            if not token:
+                break
+        assert seen == expected, size
+    # A filter and the order together.
+    found = keel.search_runs(experiment="paged", filter="metrics.score >= 0.5",
+                             order_by=[f"metrics.score {direction}"], as_list=True)
+    assert [r.name for r in found] == [n for v, n in valued if v >= 0.5]

@@ -20,7 +20,7 @@ from keel.store.dataset_store import DatasetStoreMixin
 from keel.store.deployment_store import DeploymentStoreMixin
 from keel.store.engine import create_engines, normalise_url
 from keel.store.failure import display_url
-from keel.store.filter import parse, parse_order_by
+from keel.store.filter import OrderBy, parse, parse_order_by
 from keel.store.model_store import ModelStoreMixin
 from keel.store.monitor_store import MonitorStoreMixin
 from keel.store.retention import RetentionMixin
@@ -423,16 +423,46 @@ class SqlStore(DatasetStoreMixin, ModelStoreMixin, RetentionMixin, StepStoreMixi
             raise InvalidInput("max_results must be >= 1 and the page offset >= 0")
         orders = [parse_order_by(o) for o in order_by]
         node = parse(filter_text or "")
-        query = sa.select(t.runs).join(t.experiments)
+        where: list[sa.ColumnElement[bool]] = []
         if experiment_ids is not None:
-            query = query.where(t.runs.c.experiment_id.in_(list(experiment_ids)))
+            where.append(t.runs.c.experiment_id.in_(list(experiment_ids)))
         if not include_deleted:
-            query = query.where(t.runs.c.lifecycle == ACTIVE)
+            where.append(t.runs.c.lifecycle == ACTIVE)
         if node is not None:
-            query = query.where(compile_filter(node))
+            where.append(compile_filter(node))
+        if len(orders) == 1 and orders[0].kind == "metric":
+            with self.reader.connect() as conn:
+                return self._hydrate(conn, self._by_metric(conn, where, orders[0],
+                                                           max_results, offset))
+        query = sa.select(t.runs).join(t.experiments).where(*where)
         query = apply_order(query, orders).limit(max_results).offset(offset)
         with self.reader.connect() as conn:
             return self._hydrate(conn, self._run_rows(conn, query))
+
+    def _by_metric(self, conn: sa.Connection, where: list[Any], order: OrderBy,
+                   max_results: int, offset: int) -> list[Any]:
+        """A page of runs ordered by one metric, as ``apply_order`` orders them
+        (missing values last, then newest first), in two parts: the runs that
+        have the metric, read in value order from the ``(key, value)`` index
+        (a page of 100,000 runs no longer sorts them all: 0.19 s -> ms), then,
+        if the page reaches past them, the runs without it."""
+        lm, r = t.latest_metrics, t.runs.c
+        value = lm.c.value.asc() if order.ascending else lm.c.value.desc()
+        wanted = offset + max_results
+        have = (sa.select(t.runs).join(t.experiments)
+                .join(lm, sa.and_(lm.c.run_id == r.id, lm.c.key == order.key))
+                .where(*where, lm.c.value.is_not(None))
+                .order_by(value, r.start_time.desc(), r.id).limit(wanted))
+        rows = self._run_rows(conn, have)
+        if len(rows) >= wanted:
+            return rows[offset:]
+        with_value = sa.select(lm.c.run_id).where(lm.c.key == order.key,
+                                                  lm.c.value.is_not(None))
+        rest = (sa.select(t.runs).join(t.experiments)
+                .where(*where, r.id.not_in(with_value))
+                .order_by(r.start_time.desc(), r.id)
+                .offset(max(0, offset - len(rows))).limit(wanted - max(offset, len(rows))))
+        return rows[offset:] + self._run_rows(conn, rest)
 
 
 class _Statements:
