@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -48,6 +49,8 @@ class SqlStore(DatasetStoreMixin, ModelStoreMixin, RetentionMixin, StepStoreMixi
         self.url = url
         failure.check_sqlite_path(url)
         self.reader, self.writer = create_engines(url, durability)
+        if url.startswith("sqlite"):
+            self._write_turn = threading.Lock()
         for engine in {self.reader, self.writer}:
             failure.install(engine, url)
         lock = lock_dir / "migrate.lock" if lock_dir else None
