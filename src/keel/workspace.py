@@ -30,7 +30,7 @@ from keel.config import (
 )
 from keel.durability import MODES, PROCESS
 from keel.errors import InvalidInput
-from keel.store.protocol import Store, StoreReader
+from keel.store.protocol import DatasetWriter, Store, StoreReader
 
 
 @dataclass(eq=False)
@@ -100,6 +100,21 @@ class Workspace:
 
                     self._reader = open_reader(self.store_url, lambda: self.store) or False
         return self._reader or self.store
+
+    @property
+    def dataset_writer(self) -> DatasetWriter:
+        """Where ``keel data add`` records a new version: the store once it is open;
+        before that, on the embedded store, a writer over ``sqlite3`` that spares
+        the command SQLAlchemy's import (see ``store/sqlite_writer.py``)."""
+        from keel.store.sqlite_reader import SqliteReader, sqlite_path
+
+        reader = self.reader
+        path = sqlite_path(self.store_url)
+        if self._store is not None or not isinstance(reader, SqliteReader) or path is None:
+            return self.store
+        from keel.store.sqlite_writer import SqliteWriter
+
+        return SqliteWriter(path, reader, self.durability)
 
     @property
     def folder(self) -> Path:

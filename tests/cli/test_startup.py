@@ -91,9 +91,10 @@ def _loaded_by(argv: list[str], modules: tuple[str, ...]) -> tuple[str, list[str
     return result.stdout, [m for m in last.split(",") if m]
 
 
-def test_reading_commands_import_no_sqlalchemy_on_the_embedded_store(tmp_path: object) -> None:
+def test_short_commands_import_no_sqlalchemy_on_the_embedded_store(tmp_path: object) -> None:
     """`keel runs list`, a cached `keel pipeline run` and `keel data checkout` read
-    the embedded store through the standard library (0.2-0.3 s less each)."""
+    the embedded store through the standard library (0.2-0.3 s less each), and
+    `keel data add` writes its version that way."""
     from pathlib import Path
 
     import keel
@@ -129,6 +130,11 @@ def test_reading_commands_import_no_sqlalchemy_on_the_embedded_store(tmp_path: o
     (root / "d" / "x.txt").unlink()
     out, loaded = _loaded_by(["data", "checkout", "ds"], heavy)
     assert (root / "d" / "x.txt").read_text() == "x" and loaded == []
+    # Adding a new version writes one row: through sqlite3 as well.
+    (root / "d" / "y.txt").write_text("y")
+    out, loaded = _loaded_by(["data", "add", "d", "--name", "ds"], heavy)
+    assert "Created ds@2" in out and loaded == []
+    assert keel.data.get("ds").files == 2
     # A filter is the filter language's: the store answers it, and the same runs.
     out, loaded = _loaded_by(["runs", "list", "-f", "metrics.acc > 0.4"], heavy)
     assert "first" in out and loaded == ["sqlalchemy"]

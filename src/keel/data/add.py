@@ -112,7 +112,7 @@ def add(path: str | Path, name: str, message: str = "", check: bool = False,
             if reports else None,
             "checks_passed": all(r.passed for r in reports) if reports else None,
         }
-        version = ws.store.add_dataset_version(name, fields)
+        version = ws.dataset_writer.add_dataset_version(name, fields)
         _save_index(ws, Path(path), top, manifest_digest, listing, keys, found, racy_from)
         remember(ws, Path(path), version.ref, version.manifest_digest)
         return AddResult(version, True, reports)
