@@ -12,7 +12,7 @@ import pytest
 import keel
 from keel.errors import InvalidInput
 from keel.serving import rollout
-from keel.serving.inference_log import Entry, InferenceLogWriter
+from keel.serving.inference_log import Entries, Entry, InferenceLogWriter
 from keel.serving.lineage import request_lineage, request_time
 from keel.serving.payload import Batch
 from keel.serving.runtime import ServeOptions
@@ -88,6 +88,31 @@ def test_reading_a_time_window_and_a_role(registry: Registry) -> None:
     assert keel.inference_log("nobody", ws).read().empty
     with pytest.raises(InvalidInput, match="is not a time"):
         log.read(start="yesterday-ish")
+
+
+def test_a_batch_of_requests_logs_each_request_under_its_own_id(registry: Registry) -> None:
+    """The shadow mirror logs a whole model call as one ``Entries``: each request
+    still gets its own rows, numbered from 0, its time and its latency."""
+    ws = registry.ws
+    writer = InferenceLogWriter(ws, "mixed", "test", flush_seconds=0.05)
+    one, three = rows(1, seed=1), rows(3, seed=2)
+    writer.submit(Entry("live-1", 1_000, "churn/1", "live", 1.5, Batch(three), [1, 0, 1]))
+    writer.submit(Entries(["s-a", "s-b"], [2_000, 3_000], "churn/2", "shadow", [0.25, 0.75],
+                          [1, 3], Batch(pd.concat([one, three], ignore_index=True)),
+                          [0, 1, 1, 0]))
+    writer.close()
+    table = keel.inference_log("mixed", ws).read()
+    assert writer.counters.written == 7 and len(table) == 7
+    shadow_b = table[table["request_id"] == "s-b"].sort_values("row")
+    assert shadow_b["row"].tolist() == [0, 1, 2]
+    assert shadow_b["prediction"].tolist() == [1, 1, 0]
+    assert shadow_b[FEATURES].to_numpy().tolist() == three.to_numpy().tolist()
+    assert set(shadow_b["latency_ms"]) == {0.75} and set(shadow_b["role"]) == {"shadow"}
+    shadow_a = table[table["request_id"] == "s-a"]
+    assert shadow_a[FEATURES].to_numpy().tolist() == one.to_numpy().tolist()
+    assert shadow_a["time"].iloc[0] == pd.Timestamp(2_000, unit="ms", tz="UTC")
+    live = table[table["request_id"] == "live-1"].sort_values("row")
+    assert live["row"].tolist() == [0, 1, 2] and set(live["model_version"]) == {"churn/1"}
 
 
 def test_a_store_outage_counts_drops_and_never_fails_a_prediction(

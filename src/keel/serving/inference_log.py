@@ -40,6 +40,7 @@ log = logging.getLogger("keel.serving")
 
 META_COLUMNS = ("request_id", "row", "time", "deployment", "model_version", "role",
                 "latency_ms")
+DICTIONARY = ["deployment", "model_version", "role"]  # few distinct values per segment
 
 
 @dataclass
@@ -52,6 +53,21 @@ class Entry:
     role: str
     latency_ms: float
     rows: Batch
+    predictions: Any
+
+
+@dataclass
+class Entries:
+    """Several requests answered by one version in one model call (the shadow
+    mirror's batches): logged without an :class:`Entry` per request."""
+
+    request_ids: list[str]
+    times_ms: list[int]
+    version: str
+    role: str
+    latencies_ms: list[float]
+    counts: list[int]  # rows of each request, in order
+    rows: Batch  # all their rows, stacked in the same order
     predictions: Any
 
 
@@ -82,14 +98,14 @@ class InferenceLogWriter:
         self.sample = sample
         self.counters = LogCounters()
         # Taken every 50 ms: ~400 entries a batch at 8,000 requests/s.
-        self._handoff: Handoff[Entry] = Handoff(max_queue, interval=0.05)
+        self._handoff: Handoff[Entry | Entries] = Handoff(max_queue, interval=0.05)
         self._segment_rows = segment_rows
         self._flush_seconds = flush_seconds
         self._thread = threading.Thread(target=self._run, name=f"keel-log-{deployment}",
                                         daemon=True)
         self._thread.start()
 
-    def submit(self, entry: Entry) -> None:
+    def submit(self, entry: Entry | Entries) -> None:
         """Queue one request's rows; never blocks (a full queue counts a drop)."""
         if not self._handoff.put(entry):
             with self.counters.lock:
@@ -101,7 +117,7 @@ class InferenceLogWriter:
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        pending: list[Entry] = []
+        pending: list[Entry | Entries] = []
         rows = 0
         started = time.monotonic()
         while True:
@@ -118,14 +134,17 @@ class InferenceLogWriter:
             if not pending:
                 started = time.monotonic()
 
-    def _write(self, entries: list[Entry]) -> None:
+    def _write(self, entries: list[Entry | Entries]) -> None:
         if not entries:
             return
         count = sum(len(e.rows) for e in entries)
         try:
             table = to_arrow(entries, self.deployment)
             buffer = io.BytesIO()
-            pq.write_table(table, buffer, compression="zstd")
+            # Dictionary-encode only the columns that repeat: trying it on every
+            # feature column (the default) took 2.4x as long on float inputs,
+            # for a larger file (37 vs 15 ms for 20,000 rows of 20 floats).
+            pq.write_table(table, buffer, compression="zstd", use_dictionary=DICTIONARY)
             times = table.column("time")
             start, end = int(times[0].as_py()), int(times[-1].as_py())
             with self._ws.writing():  # gc must not take the blob before it is indexed
@@ -144,28 +163,51 @@ class InferenceLogWriter:
             self.counters.segments += 1
 
 
-def to_arrow(entries: list[Entry], deployment: str) -> pa.Table:
+def to_arrow(entries: list[Entry | Entries], deployment: str) -> pa.Table:
     """One row per predicted row: the meta columns, the features, the prediction.
 
     Built as an Arrow table straight from numpy, not through a pandas
     DataFrame: the log thread shares the interpreter with the request path,
     and pandas' conversions were half of its ~6 us a row.
     """
-    counts = np.fromiter((len(e.rows) for e in entries), dtype=np.int64, count=len(entries))
+    ids: list[str] = []
+    times: list[int] = []
+    versions: list[str] = []
+    roles: list[str] = []
+    latencies: list[float] = []
+    sizes: list[int] = []
+    for e in entries:
+        if isinstance(e, Entries):  # many requests at once: extended in C
+            many = len(e.request_ids)
+            ids.extend(e.request_ids)
+            times.extend(e.times_ms)
+            versions.extend([e.version] * many)
+            roles.extend([e.role] * many)
+            latencies.extend(e.latencies_ms)
+            sizes.extend(e.counts)
+        else:
+            ids.append(e.request_id)
+            times.append(e.time_ms)
+            versions.append(e.version)
+            roles.append(e.role)
+            latencies.append(e.latency_ms)
+            sizes.append(len(e.rows))
+    counts = np.array(sizes, dtype=np.int64)
 
     def each(values: list[Any], dtype: Any = object) -> np.ndarray:
         return np.repeat(np.array(values, dtype=dtype), counts)
 
     total = int(counts.sum())
+    # Each request's rows numbered from 0: the running index minus its request's start.
+    starts = np.cumsum(counts) - counts
     columns: dict[str, pa.Array] = {
-        "request_id": pa.array(each([e.request_id for e in entries]), pa.string()),
-        "row": pa.array(np.concatenate([np.arange(n) for n in counts]) if total
-                        else np.zeros(0, np.int64)),
-        "time": pa.array(each([e.time_ms for e in entries], np.int64)),
+        "request_id": pa.array(each(ids), pa.string()),
+        "row": pa.array(np.arange(total, dtype=np.int64) - np.repeat(starts, counts)),
+        "time": pa.array(each(times, np.int64)),
         "deployment": pa.array(np.full(total, deployment, dtype=object), pa.string()),
-        "model_version": pa.array(each([e.version for e in entries]), pa.string()),
-        "role": pa.array(each([e.role for e in entries]), pa.string()),
-        "latency_ms": pa.array(each([e.latency_ms for e in entries], np.float64)),
+        "model_version": pa.array(each(versions), pa.string()),
+        "role": pa.array(each(roles), pa.string()),
+        "latency_ms": pa.array(each(latencies, np.float64)),
     }
     taken = set(META_COLUMNS) | {"prediction", "label"}
     for name, values in _feature_columns(entries):
@@ -178,7 +220,7 @@ def to_arrow(entries: list[Entry], deployment: str) -> pa.Table:
     return pa.table(columns)
 
 
-def _feature_columns(entries: list[Entry]) -> list[tuple[str, pa.Array]]:
+def _feature_columns(entries: list[Entry | Entries]) -> list[tuple[str, pa.Array]]:
     """The inputs of every entry, stacked, as named Arrow columns; float arrays
     of one layout (the serving fast path) without a DataFrame per request."""
     first = entries[0].rows
@@ -194,7 +236,7 @@ def _feature_columns(entries: list[Entry]) -> list[tuple[str, pa.Array]]:
             for i, name in enumerate(frame.columns)]
 
 
-def _features(entries: list[Entry]) -> pd.DataFrame:
+def _features(entries: list[Entry | Entries]) -> pd.DataFrame:
     """The inputs of every entry, stacked; float arrays of one layout (the serving
     fast path) are stacked as arrays, without a DataFrame per request."""
     first = entries[0].rows

@@ -22,7 +22,7 @@ import pandas as pd
 
 from keel.serving.fastpath import Predictor
 from keel.serving.handoff import Handoff
-from keel.serving.inference_log import Entry
+from keel.serving.inference_log import Entries, Entry
 from keel.serving.payload import Batch
 from keel.serving.split import Route
 from keel.serving.stats import LiveStats
@@ -47,7 +47,7 @@ class Mirrored:
 class ShadowMirror:
     """The queue and the thread that answer shadow copies."""
 
-    def __init__(self, stats: LiveStats, record: Callable[[Entry], None],
+    def __init__(self, stats: LiveStats, record: Callable[[Entry | Entries], None],
                  on_drop: Callable[[], None], max_queue: int = 20_000) -> None:
         self._stats = stats
         self._record = record
@@ -107,19 +107,20 @@ class ShadowMirror:
             self._stats.observe(route.version, "shadow", _ms(started), error=True)
             return
         elapsed = _ms(started)
+        counts = [len(item.rows) for item in items]
         total = max(1, len(batch))
+        shares = [elapsed * n / total for n in counts]  # the batch's time, shared by rows
+        self._stats.observe_many(route.version, "shadow", shares)
+        if all(item.log for item in items):  # the usual case (sampling 1): one log entry
+            self._record(Entries([i.request_id for i in items], [i.time_ms for i in items],
+                                 route.version, "shadow", shares, counts, batch, predictions))
+            return
         offset = 0
-        shares = []
-        for item in items:
-            n = len(item.rows)
-            part = predictions[offset:offset + n]
-            offset += n
-            share = elapsed * n / total  # the batch's time, shared by row count
-            shares.append(share)
+        for item, n, share in zip(items, counts, shares, strict=True):
             if item.log:
                 self._record(Entry(item.request_id, item.time_ms, route.version, "shadow",
-                                   share, item.rows, part))
-        self._stats.observe_many(route.version, "shadow", shares)
+                                   share, item.rows, predictions[offset:offset + n]))
+            offset += n
 
 
 def stack(batches: list[Batch]) -> Batch:
