@@ -115,6 +115,35 @@ def test_a_batch_of_requests_logs_each_request_under_its_own_id(registry: Regist
     assert live["row"].tolist() == [0, 1, 2] and set(live["model_version"]) == {"churn/1"}
 
 
+def test_a_backlog_is_written_in_segments_of_bounded_size(registry: Registry) -> None:
+    """A writer that fell behind takes everything waiting at once; it still writes
+    segments of segment_rows at most (one huge table would hold the interpreter
+    the requests need for seconds)."""
+    writer = InferenceLogWriter(registry.ws, "backlog", "test", segment_rows=50,
+                                flush_seconds=60)
+    frame = rows(1)
+    for i in range(500):  # far faster than the writer's 50 ms turn
+        writer.submit(Entry(f"r{i}", i, "churn/1", "live", 1.0, Batch(frame), [1]))
+    writer.close()
+    segments = registry.ws.store.inference_segments("backlog", None, None)
+    assert sum(count for _, _, count in segments) == 500 == writer.counters.written
+    assert len(segments) >= 10 and max(count for _, _, count in segments) <= 50
+
+
+def test_a_segments_time_range_covers_its_shadow_rows(registry: Registry) -> None:
+    """Shadow answers are logged after the live requests they mirror, with the
+    mirrored requests' (earlier) times: a time window still finds them."""
+    writer = InferenceLogWriter(registry.ws, "late", "test", flush_seconds=60)
+    writer.submit(Entry("live", 5_000, "churn/1", "live", 1.0, Batch(rows(1)), [1]))
+    writer.submit(Entries(["early"], [1_000], "churn/2", "shadow", [1.0], [1],
+                          Batch(rows(1)), [0]))
+    writer.submit(Entry("later", 6_000, "churn/1", "live", 1.0, Batch(rows(1)), [1]))
+    writer.close()
+    log = keel.inference_log("late", registry.ws)
+    assert log.read(start=500, end=1_500)["request_id"].tolist() == ["early"]
+    assert log.read(start=5_500, end=6_500)["request_id"].tolist() == ["later"]
+
+
 def test_a_store_outage_counts_drops_and_never_fails_a_prediction(
         serve: Callable[..., Server], registry: Registry) -> None:
     server = serve(model="models:/churn@champion", options=ServeOptions(
