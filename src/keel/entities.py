@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 RUN_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+# Every workspace has this project; a team server's token may name another.
+DEFAULT_PROJECT = "default"
 ACTIVE, DELETED = "active", "deleted"
 
 
@@ -33,6 +35,7 @@ class Experiment:
     lifecycle: str
     created_at: int
     tags: dict[str, str] = field(default_factory=dict)
+    project: str = DEFAULT_PROJECT  # the team server shows it to this project's tokens only
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

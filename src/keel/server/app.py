@@ -36,12 +36,14 @@ HTTP_CODES = {404: "ENDPOINT_NOT_FOUND", 413: "RESOURCE_LIMIT_EXCEEDED"}
 def create_app(ws: Workspace, auth: bool = True) -> FastAPI:
     """The server over ``ws``. ``auth=False`` only for a server on loopback."""
     from keel.server.mlflow_api import artifacts_router, router
+    from keel.server.scope import scope_dependency
 
     app = FastAPI(title="keel server", version="1", docs_url="/docs",
                   openapi_url="/api/v1/openapi.json")
+    scoped = scope_dependency(ws)  # each request sees its token's project only
     for prefix in ("/api/2.0", "/ajax-api/2.0"):
-        app.include_router(router(ws), prefix=prefix)
-    app.include_router(artifacts_router(ws), prefix="/api/2.0")
+        app.include_router(router(ws, scoped), prefix=prefix)
+    app.include_router(artifacts_router(ws, scoped), prefix="/api/2.0")
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -90,7 +92,7 @@ def create_app(ws: Workspace, auth: bool = True) -> FastAPI:
 
     from keel.server.ui import ui_router
 
-    app.include_router(ui_router(ws, auth))
+    app.include_router(ui_router(ws, auth, scoped))
     app.add_middleware(TokenMiddleware, ws=ws, enabled=auth)
     return app
 

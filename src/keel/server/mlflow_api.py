@@ -23,12 +23,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from keel.clock import now_ms
-from keel.entities import Artifact, Experiment, MetricPoint, Run
+from keel.entities import DEFAULT_PROJECT, Artifact, Experiment, MetricPoint, Run
 from keel.errors import InvalidInput, NotFound
+from keel.server.scope import Scope, Scoped
 from keel.tracking.keys import (
     MAX_STEP,
     MIN_STEP,
@@ -48,38 +50,42 @@ DEFAULT_EXPERIMENT = "Default"
 STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 
 
-def router(ws: Workspace) -> APIRouter:
-    """The MLflow-compatible routes over ``ws`` (mounted at /api/2.0 and /ajax-api/2.0)."""
+def router(ws: Workspace, scoped: Scoped) -> APIRouter:
+    """The MLflow-compatible routes over ``ws`` (mounted at /api/2.0 and /ajax-api/2.0),
+    each request seeing its token's project only (``scoped``, see scope.py)."""
     api = APIRouter()
+    within = Depends(scoped)
 
     # -- experiments -------------------------------------------------------------------
 
     @api.post("/mlflow/experiments/create")
-    def create_experiment(payload: dict[str, Any] = Body(default_factory=dict)
-                          ) -> dict[str, Any]:
+    def create_experiment(payload: dict[str, Any] = Body(default_factory=dict),
+                          scope: Scope = within) -> dict[str, Any]:
         name = _required(payload, "name")
         tags = {check_key(t.get("key"), "tag"): str(t.get("value", ""))
                 for t in _list(payload.get("tags"), "tags", dict)}
-        return {"experiment_id": str(ws.store.create_experiment(name, tags=tags).id)}
+        return {"experiment_id": str(scope.create_experiment(name, tags=tags).id)}
 
     @api.get("/mlflow/experiments/get")
-    def get_experiment(experiment_id: str = Query(...)) -> dict[str, Any]:
-        return {"experiment": _experiment(_experiment_by_id(ws, experiment_id))}
+    def get_experiment(experiment_id: str = Query(...), scope: Scope = within
+                       ) -> dict[str, Any]:
+        return {"experiment": _experiment(_experiment_by_id(scope, experiment_id))}
 
     @api.get("/mlflow/experiments/get-by-name")
-    def get_experiment_by_name(experiment_name: str = Query(...)) -> dict[str, Any]:
-        return {"experiment": _experiment(ws.store.get_experiment(experiment_name))}
+    def get_experiment_by_name(experiment_name: str = Query(...), scope: Scope = within
+                               ) -> dict[str, Any]:
+        return {"experiment": _experiment(scope.experiment(experiment_name))}
 
     # One route per method: a route with both shares one OpenAPI operationId,
     # which makes the spec invalid.
     @api.get("/mlflow/experiments/search")
     @api.post("/mlflow/experiments/search")
     def search_experiments(request: Request,
-                           payload: dict[str, Any] = Body(default_factory=dict)
-                           ) -> dict[str, Any]:
+                           payload: dict[str, Any] = Body(default_factory=dict),
+                           scope: Scope = within) -> dict[str, Any]:
         args = {**dict(request.query_params), **payload}
         view = str(args.get("view_type", "ACTIVE_ONLY"))
-        found = ws.store.list_experiments(include_deleted=view != "ACTIVE_ONLY")
+        found = scope.experiments(include_deleted=view != "ACTIVE_ONLY")
         if view == "DELETED_ONLY":
             found = [e for e in found if e.lifecycle == "deleted"]
         offset = _offset(args.get("page_token"))
@@ -91,24 +97,25 @@ def router(ws: Workspace) -> APIRouter:
         return out
 
     @api.post("/mlflow/experiments/delete")
-    def delete_experiment(payload: dict[str, Any] = Body(default_factory=dict)
-                          ) -> dict[str, Any]:
-        experiment = _experiment_by_id(ws, _required(payload, "experiment_id"))
+    def delete_experiment(payload: dict[str, Any] = Body(default_factory=dict),
+                          scope: Scope = within) -> dict[str, Any]:
+        experiment = _experiment_by_id(scope, _required(payload, "experiment_id"))
         ws.store.set_experiment_lifecycle(experiment.name, "deleted")
         return {}
 
     @api.post("/mlflow/experiments/restore")
-    def restore_experiment(payload: dict[str, Any] = Body(default_factory=dict)
-                           ) -> dict[str, Any]:
-        experiment = _experiment_by_id(ws, _required(payload, "experiment_id"))
+    def restore_experiment(payload: dict[str, Any] = Body(default_factory=dict),
+                           scope: Scope = within) -> dict[str, Any]:
+        experiment = _experiment_by_id(scope, _required(payload, "experiment_id"))
         ws.store.set_experiment_lifecycle(experiment.name, "active")
         return {}
 
     # -- runs --------------------------------------------------------------------------
 
     @api.post("/mlflow/runs/create")
-    def create_run(payload: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
-        experiment = _experiment_by_id(ws, str(payload.get("experiment_id") or "0"))
+    def create_run(payload: dict[str, Any] = Body(default_factory=dict),
+                   scope: Scope = within) -> dict[str, Any]:
+        experiment = _experiment_by_id(scope, str(payload.get("experiment_id") or "0"))
         tags = {check_key(t.get("key"), "tag"): str(t.get("value", ""))
                 for t in _list(payload.get("tags"), "tags", dict)}
         name = str(payload.get("run_name") or tags.get("mlflow.runName") or "")
@@ -120,13 +127,15 @@ def router(ws: Workspace) -> APIRouter:
 
     @api.get("/mlflow/runs/get")
     def get_run(run_id: str = Query("", alias="run_id"),
-                run_uuid: str = Query("", alias="run_uuid")) -> dict[str, Any]:
-        return {"run": _run(ws, ws.store.get_run(_run_id(run_id or run_uuid)))}
+                run_uuid: str = Query("", alias="run_uuid"), scope: Scope = within
+                ) -> dict[str, Any]:
+        return {"run": _run(ws, scope.run(_run_id(run_id or run_uuid)))}
 
     @api.post("/mlflow/runs/update")
-    def update_run(payload: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+    def update_run(payload: dict[str, Any] = Body(default_factory=dict),
+                   scope: Scope = within) -> dict[str, Any]:
         run_id = _run_id(payload.get("run_id") or payload.get("run_uuid"))
-        run = ws.store.get_run(run_id)
+        run = scope.run(run_id)
         status = str(payload.get("status") or run.status)
         if status not in STATUSES:
             raise InvalidInput(f"unknown run status {status!r}",
@@ -139,36 +148,41 @@ def router(ws: Workspace) -> APIRouter:
         return {"run_info": _run(ws, ws.store.get_run(run_id))["info"]}
 
     @api.post("/mlflow/runs/delete")
-    def delete_run(payload: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
-        ws.store.set_run_lifecycle(_run_id(payload.get("run_id")), "deleted")
+    def delete_run(payload: dict[str, Any] = Body(default_factory=dict),
+                   scope: Scope = within) -> dict[str, Any]:
+        ws.store.set_run_lifecycle(scope.run(_run_id(payload.get("run_id"))).id, "deleted")
         return {}
 
     @api.post("/mlflow/runs/restore")
-    def restore_run(payload: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
-        ws.store.set_run_lifecycle(_run_id(payload.get("run_id")), "active")
+    def restore_run(payload: dict[str, Any] = Body(default_factory=dict),
+                    scope: Scope = within) -> dict[str, Any]:
+        ws.store.set_run_lifecycle(scope.run(_run_id(payload.get("run_id"))).id, "active")
         return {}
 
     @api.post("/mlflow/runs/log-metric")
-    def log_metric(payload: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+    def log_metric(payload: dict[str, Any] = Body(default_factory=dict),
+                   scope: Scope = within) -> dict[str, Any]:
         run_id = _run_id(payload.get("run_id") or payload.get("run_uuid"))
-        _log(ws, run_id, metrics=[payload])
+        _log(scope, run_id, metrics=[payload])
         return {}
 
     @api.post("/mlflow/runs/log-parameter")
-    def log_param(payload: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+    def log_param(payload: dict[str, Any] = Body(default_factory=dict),
+                  scope: Scope = within) -> dict[str, Any]:
         run_id = _run_id(payload.get("run_id") or payload.get("run_uuid"))
-        _log(ws, run_id, params=[payload])
+        _log(scope, run_id, params=[payload])
         return {}
 
     @api.post("/mlflow/runs/set-tag")
-    def set_tag(payload: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+    def set_tag(payload: dict[str, Any] = Body(default_factory=dict),
+                scope: Scope = within) -> dict[str, Any]:
         run_id = _run_id(payload.get("run_id") or payload.get("run_uuid"))
-        _log(ws, run_id, tags=[payload])
+        _log(scope, run_id, tags=[payload])
         return {}
 
     @api.post("/mlflow/runs/log-batch")
-    def log_batch(request: Request, payload: dict[str, Any] = Body(default_factory=dict)
-                  ) -> dict[str, Any]:
+    def log_batch(request: Request, payload: dict[str, Any] = Body(default_factory=dict),
+                  scope: Scope = within) -> dict[str, Any]:
         size = int(request.headers.get("content-length") or 0)
         if size > MAX_BATCH_BYTES:
             raise InvalidInput(f"a log-batch request holds at most 1 MB, this one {size:,} bytes")
@@ -179,29 +193,34 @@ def router(ws: Workspace) -> APIRouter:
             if len(items) > limit:
                 raise InvalidInput(f"a log-batch holds at most {limit} {what}, got {len(items)}",
                                    hint="split it into several batches")
-        _log(ws, _run_id(payload.get("run_id")), metrics=metrics, params=params, tags=tags)
+        _log(scope, _run_id(payload.get("run_id")), metrics=metrics, params=params, tags=tags)
         return {}
 
     @api.post("/mlflow/runs/log-inputs")
-    def log_inputs(payload: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+    def log_inputs(payload: dict[str, Any] = Body(default_factory=dict),
+                   scope: Scope = within) -> dict[str, Any]:
         # Dataset references of MLflow clients are kept as tags (keel's own
         # dataset versions are linked through `keel data`).
         run_id = _run_id(payload.get("run_id"))
         tags = [{"key": f"mlflow.input.{i}", "value": json.dumps(d.get("dataset", {}))[:5000]}
                 for i, d in enumerate(_list(payload.get("datasets"), "datasets", dict))]
+        scope.run(run_id)  # this project's, even with nothing to log
         if tags:
-            _log(ws, run_id, tags=tags)
+            _log(scope, run_id, tags=tags)
         return {}
 
     @api.get("/mlflow/runs/search")
     @api.post("/mlflow/runs/search")
-    def search_runs(request: Request, payload: dict[str, Any] = Body(default_factory=dict)
-                    ) -> dict[str, Any]:
+    def search_runs(request: Request, payload: dict[str, Any] = Body(default_factory=dict),
+                    scope: Scope = within) -> dict[str, Any]:
         args = {**dict(request.query_params), **payload}
         ids = args.get("experiment_ids") or []
         ids = [ids] if isinstance(ids, str | int) else ids
-        experiment_ids = [_experiment_by_id(ws, str(i)).id
-                          for i in _list(ids, "experiment_ids", str | int)] or None
+        experiment_ids = [_experiment_by_id(scope, str(i)).id
+                          for i in _list(ids, "experiment_ids", str | int)] \
+            or scope.experiment_ids()
+        if not experiment_ids:  # a project without experiments yet
+            return {"runs": []}
         view = str(args.get("run_view_type", "ACTIVE_ONLY"))
         limit = min(_int(args.get("max_results", 1000), "max_results", least=1), 50_000)
         offset = _offset(args.get("page_token"))
@@ -221,8 +240,10 @@ def router(ws: Workspace) -> APIRouter:
     def metric_history(run_id: str = Query("", alias="run_id"),
                        run_uuid: str = Query("", alias="run_uuid"),
                        metric_key: str = Query(...), max_results: int = Query(25_000, ge=1),
-                       page_token: str | None = Query(None)) -> dict[str, Any]:
-        points = ws.store.metric_history(_run_id(run_id or run_uuid), metric_key)
+                       page_token: str | None = Query(None), scope: Scope = within
+                       ) -> dict[str, Any]:
+        points = ws.store.metric_history(scope.run(_run_id(run_id or run_uuid)).id,
+                                         metric_key)
         offset = _offset(page_token)
         page = points[offset:offset + max_results]
         out: dict[str, Any] = {"metrics": [_metric(p) for p in page]}
@@ -233,13 +254,15 @@ def router(ws: Workspace) -> APIRouter:
     return api
 
 
-def artifacts_router(ws: Workspace) -> APIRouter:
-    """``/api/2.0/mlflow-artifacts/artifacts``: upload, download and list a run's files."""
+def artifacts_router(ws: Workspace, scoped: Scoped) -> APIRouter:
+    """``/api/2.0/mlflow-artifacts/artifacts``: upload, download and list a run's files
+    (of the runs of the request's project only)."""
     api = APIRouter()
+    within = Depends(scoped)
 
     @api.put("/mlflow-artifacts/artifacts/{path:path}")
-    async def upload(path: str, request: Request) -> Any:
-        run_id, relative = _artifact_target(ws, path)
+    async def upload(path: str, request: Request, scope: Scope = within) -> Any:
+        run_id, relative = await run_in_threadpool(_artifact_target, scope, path)
         with tempfile.NamedTemporaryFile(prefix="keel-upload-") as spool:
             size = 0
             async for chunk in request.stream():  # streamed: never the whole file in memory
@@ -254,8 +277,8 @@ def artifacts_router(ws: Workspace) -> APIRouter:
         return {}
 
     @api.get("/mlflow-artifacts/artifacts/{path:path}")
-    def download(path: str) -> Response:
-        run_id, relative = _artifact_target(ws, path)
+    def download(path: str, scope: Scope = within) -> Response:
+        run_id, relative = _artifact_target(scope, path)
         found = {a.path: a for a in ws.store.list_artifacts(run_id)}
         if relative not in found:
             raise NotFound(f"no artifact {relative!r} in run {run_id}")
@@ -269,10 +292,10 @@ def artifacts_router(ws: Workspace) -> APIRouter:
         return StreamingResponse(body(), media_type="application/octet-stream")
 
     @api.get("/mlflow-artifacts/artifacts")
-    def listing(path: str = Query("")) -> dict[str, Any]:
+    def listing(path: str = Query(""), scope: Scope = within) -> dict[str, Any]:
         if not path:
             return {"files": []}
-        run_id, prefix = _artifact_target(ws, path, folder=True)
+        run_id, prefix = _artifact_target(scope, path, folder=True)
         files: dict[str, dict[str, Any]] = {}
         for artifact in ws.store.list_artifacts(run_id):
             rest = artifact.path[len(prefix) + 1:] if prefix else artifact.path
@@ -327,12 +350,17 @@ def _run_id(value: Any) -> str:
     return str(value)
 
 
-def _experiment_by_id(ws: Workspace, experiment_id: str) -> Experiment:
+def default_experiment(project: str) -> str:
+    """The name of MLflow's default experiment (id "0") in ``project``."""
+    return DEFAULT_EXPERIMENT if project == DEFAULT_PROJECT else f"{DEFAULT_EXPERIMENT}-{project}"
+
+
+def _experiment_by_id(scope: Scope, experiment_id: str) -> Experiment:
     if experiment_id == "0":  # MLflow's default experiment
-        return ws.store.get_or_create_experiment(DEFAULT_EXPERIMENT)
+        return scope.get_or_create_experiment(default_experiment(scope.project))
     if not (experiment_id.isascii() and experiment_id.isdigit()) or len(experiment_id) > 18:
         raise NotFound(f"No Experiment with id={experiment_id} exists")
-    return ws.store.get_experiment(int(experiment_id))
+    return scope.experiment(int(experiment_id))
 
 
 def _offset(token: Any) -> int:
@@ -348,9 +376,9 @@ def _token(offset: int) -> str:
     return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
 
 
-def _log(ws: Workspace, run_id: str, metrics: Sequence[dict[str, Any]] = (),
+def _log(scope: Scope, run_id: str, metrics: Sequence[dict[str, Any]] = (),
          params: Sequence[dict[str, Any]] = (), tags: Sequence[dict[str, Any]] = ()) -> None:
-    run = ws.store.get_run(run_id)
+    run = scope.run(run_id)
     if run.lifecycle != "active":
         raise InvalidInput(f"run {run_id} is deleted", hint="restore it first")
     points = []
@@ -370,7 +398,7 @@ def _log(ws: Workspace, run_id: str, metrics: Sequence[dict[str, Any]] = (),
                                f"'{run_id}'. Attempted logging new value '{text}'.")
     # once=True: a retried batch (the client retries 408/429/5xx) must not double
     # the history, even when its copies arrive together.
-    ws.store.write_batch(run_id, params_out, tags_out, points, once=True)
+    scope.ws.store.write_batch(run.id, params_out, tags_out, points, once=True)
 
 
 def _metric_value(key: str, value: Any) -> float:
@@ -382,14 +410,14 @@ def _metric_value(key: str, value: Any) -> float:
     return check_metric_value(key, value)
 
 
-def _artifact_target(ws: Workspace, path: str, folder: bool = False) -> tuple[str, str]:
+def _artifact_target(scope: Scope, path: str, folder: bool = False) -> tuple[str, str]:
     """``<experiment>/<run>/artifacts/<relative>`` -> (run id, checked relative path)."""
     parts = PurePosixPath(path).parts
     if len(parts) < 3 or parts[2] != "artifacts" or (len(parts) < 4 and not folder):
         raise InvalidInput(f"artifact path {path!r} is not <experiment>/<run>/artifacts/<file>")
-    run = ws.store.get_run(parts[1])
-    if str(run.experiment_id) != parts[0] and not (parts[0] == "0" and
-                                                   run.experiment == DEFAULT_EXPERIMENT):
+    run = scope.run(parts[1])
+    if str(run.experiment_id) != parts[0] and not (
+            parts[0] == "0" and run.experiment == default_experiment(scope.project)):
         raise NotFound(f"no run {parts[1]} in experiment {parts[0]}")
     relative = "/".join(parts[3:])
     if not relative:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from keel.clock import now_ms
+from keel.entities import DEFAULT_PROJECT
 from keel.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
 # Each role can do what the roles before it can.
 ROLES = ("viewer", "editor", "validator", "admin")
 PREFIX = "keel_"
-DEFAULT_PROJECT = "default"
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,9 @@ experiments = sa.Table(
     sa.Column("description", sa.Text, nullable=False, default=""),
     sa.Column("lifecycle", sa.String(16), nullable=False, default="active"),
     sa.Column("created_at", sa.BigInteger, nullable=False),
+    # Who may see it through the team server (a token sees its project only).
+    sa.Column("project", sa.String(128), nullable=False, server_default="default"),
+    sa.Index("ix_experiments_project", "project"),
 )
 
 experiment_tags = sa.Table(

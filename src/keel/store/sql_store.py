@@ -13,7 +13,16 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 
 from keel.clock import now_ms
-from keel.entities import ACTIVE, DELETED, Artifact, Experiment, MetricPoint, Run, RunEnd
+from keel.entities import (
+    ACTIVE,
+    DEFAULT_PROJECT,
+    DELETED,
+    Artifact,
+    Experiment,
+    MetricPoint,
+    Run,
+    RunEnd,
+)
 from keel.errors import AlreadyExists, Conflict, InvalidInput, KeelError, NotFound
 from keel.store import failure, migrate, records
 from keel.store import schema as t
@@ -92,10 +101,12 @@ class SqlStore(DatasetStoreMixin, ModelStoreMixin, RetentionMixin, StepStoreMixi
     # -- experiments -------------------------------------------------------
 
     def create_experiment(self, name: str, description: str = "",
-                          tags: dict[str, str] | None = None) -> Experiment:
+                          tags: dict[str, str] | None = None,
+                          project: str = DEFAULT_PROJECT) -> Experiment:
         def action(conn: sa.Connection) -> int:
             row = conn.execute(t.experiments.insert().values(
-                name=name, description=description, lifecycle=ACTIVE, created_at=now_ms()))
+                name=name, description=description, lifecycle=ACTIVE, created_at=now_ms(),
+                project=project))
             exp_id = row.inserted_primary_key[0]  # type: ignore[index]
             if tags:
                 conn.execute(t.experiment_tags.insert(),
@@ -126,7 +137,8 @@ class SqlStore(DatasetStoreMixin, ModelStoreMixin, RetentionMixin, StepStoreMixi
                                                t.experiment_tags.c.value)
                                      .where(t.experiment_tags.c.experiment_id == row.id)).all())
         return Experiment(id=row.id, name=row.name, description=row.description,
-                          lifecycle=row.lifecycle, created_at=row.created_at, tags=tags)
+                          lifecycle=row.lifecycle, created_at=row.created_at, tags=tags,
+                          project=row.project)
 
     def get_or_create_experiment(self, name: str) -> Experiment:
         try:
@@ -142,10 +154,13 @@ class SqlStore(DatasetStoreMixin, ModelStoreMixin, RetentionMixin, StepStoreMixi
                                 "or use another name")
         return exp
 
-    def list_experiments(self, include_deleted: bool = False) -> list[Experiment]:
+    def list_experiments(self, include_deleted: bool = False,
+                         project: str | None = None) -> list[Experiment]:
         query = sa.select(t.experiments.c.id).order_by(t.experiments.c.id)
         if not include_deleted:
             query = query.where(t.experiments.c.lifecycle == ACTIVE)
+        if project is not None:
+            query = query.where(t.experiments.c.project == project)
         with self.reader.connect() as conn:
             ids = conn.execute(query).scalars().all()
         return [self.get_experiment(int(i)) for i in ids]

@@ -104,7 +104,8 @@ class SqliteReader:
         tags = {r["key"]: r["value"] for r in self._rows(
             "SELECT key, value FROM experiment_tags WHERE experiment_id = ?", (row["id"],))}
         return Experiment(id=row["id"], name=row["name"], description=row["description"],
-                          lifecycle=row["lifecycle"], created_at=row["created_at"], tags=tags)
+                          lifecycle=row["lifecycle"], created_at=row["created_at"], tags=tags,
+                          project=row["project"])
 
     def search_runs(self, experiment_ids: Sequence[int] | None, filter_text: str = "",
                     order_by: Sequence[str] = (), max_results: int = 1000, offset: int = 0,

@@ -21,16 +21,18 @@ from fastapi import APIRouter
 from keel.server.ui import assets, datasets, deployments, login, models, monitoring, runs
 
 if TYPE_CHECKING:
+    from keel.server.scope import Scoped
     from keel.workspace import Workspace
 
 
-def ui_router(ws: Workspace, auth: bool) -> APIRouter:
+def ui_router(ws: Workspace, auth: bool, scoped: Scoped) -> APIRouter:
     """Every page of the web UI over ``ws``; ``auth`` as the server's (with it
-    off, every visitor may do what an admin may)."""
+    off, every visitor may do what an admin may); ``scoped`` gives each request
+    its token's project (see keel.server.scope)."""
     api = APIRouter()
-    for part in (assets.router(), login.router(ws, auth), runs.router(ws),
-                 datasets.router(ws), models.router(ws, auth), deployments.router(ws),
-                 monitoring.router(ws)):
+    for part in (assets.router(), login.router(ws, auth), runs.router(ws, scoped),
+                 datasets.router(ws, scoped), models.router(ws, auth, scoped),
+                 deployments.router(ws, scoped), monitoring.router(ws, scoped)):
         api.include_router(part, include_in_schema=False)  # pages, not API: not in OpenAPI
     return api
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from keel.errors import InvalidInput, NotFound
+from keel.server.scope import Scoped, default_only
 from keel.server.ui import charts
 from keel.server.ui.page import PageRoute, render
 
@@ -22,9 +23,10 @@ if TYPE_CHECKING:
 MAX_CHARTS = 60
 
 
-def router(ws: Workspace) -> APIRouter:
+def router(ws: Workspace, scoped: Scoped) -> APIRouter:
     """``/datasets`` and ``/datasets/{name}`` (``?version=N`` for a version's profile)."""
-    api = APIRouter(route_class=PageRoute)
+    api = APIRouter(route_class=PageRoute,
+                    dependencies=[Depends(default_only(scoped, "datasets"))])
 
     @api.get("/datasets", response_model=None)
     def datasets(request: Request) -> Response:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from keel.clock import now_ms
+from keel.server.scope import Scoped, default_only
 from keel.server.ui import charts
 from keel.server.ui.page import PageRoute, render
 
@@ -24,9 +25,10 @@ WINDOW_MS = 5 * 60_000
 WINDOWS = 12
 
 
-def router(ws: Workspace) -> APIRouter:
+def router(ws: Workspace, scoped: Scoped) -> APIRouter:
     """``/deployments`` and ``/deployments/{name}``."""
-    api = APIRouter(route_class=PageRoute)
+    api = APIRouter(route_class=PageRoute,
+                    dependencies=[Depends(default_only(scoped, "deployments"))])
 
     @api.get("/deployments", response_model=None)
     def deployments(request: Request) -> Response:

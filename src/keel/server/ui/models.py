@@ -13,10 +13,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from keel.errors import Forbidden, GateFailed, InvalidInput, KeelError, NotFound
+from keel.server.scope import Scoped, default_only
 from keel.server.ui.login import read_form
 from keel.server.ui.page import HEADERS, PageRoute, error_page, has_role, render, token_of
 
@@ -27,9 +28,10 @@ if TYPE_CHECKING:
 PROMOTER = "admin"
 
 
-def router(ws: Workspace, auth: bool) -> APIRouter:
+def router(ws: Workspace, auth: bool, scoped: Scoped) -> APIRouter:
     """``/models``, ``/models/{name}`` and ``POST /ui/models/{name}/promote``."""
-    api = APIRouter(route_class=PageRoute)
+    api = APIRouter(route_class=PageRoute,
+                    dependencies=[Depends(default_only(scoped, "models"))])
 
     @api.get("/models", response_model=None)
     def models(request: Request) -> Response:

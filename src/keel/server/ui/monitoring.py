@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from keel.server.scope import Scoped, default_only
 from keel.server.ui import charts
 from keel.server.ui.page import PageRoute, render
 
@@ -21,9 +22,10 @@ ALERTS = 200
 MAX_CHARTS = 60
 
 
-def router(ws: Workspace) -> APIRouter:
+def router(ws: Workspace, scoped: Scoped) -> APIRouter:
     """``/monitoring`` and ``/monitoring/{record_id}``."""
-    api = APIRouter(route_class=PageRoute)
+    api = APIRouter(route_class=PageRoute,
+                    dependencies=[Depends(default_only(scoped, "monitoring records"))])
 
     @api.get("/monitoring", response_model=None)
     def monitoring(request: Request) -> Response:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from keel.errors import InvalidInput
+from keel.server.scope import Scope, Scoped
 from keel.server.ui import artifacts, charts
 from keel.server.ui.page import PageRoute, render
 from keel.server.ui.runs_table import RunsPage, RunsQuery
@@ -30,18 +31,20 @@ PROVENANCE = ("keel.git.", "keel.source.")
 ENVIRONMENT = ("keel.python", "keel.platform", "keel.host")
 
 
-def router(ws: Workspace) -> APIRouter:
-    """``/``, ``/experiments/{id}``, ``/runs/{id}``, its artifacts, and ``/compare``."""
+def router(ws: Workspace, scoped: Scoped) -> APIRouter:
+    """``/``, ``/experiments/{id}``, ``/runs/{id}``, its artifacts, and ``/compare``:
+    of the experiments of the visitor's project only."""
     api = APIRouter(route_class=PageRoute)
+    within = Depends(scoped)
 
     @api.get("/", response_model=None)
-    def experiments(request: Request) -> Response:
-        rows = [(e, run_count(ws.store, e.id)) for e in ws.store.list_experiments()]
+    def experiments(request: Request, scope: Scope = within) -> Response:
+        rows = [(e, run_count(ws.store, e.id)) for e in scope.experiments()]
         return render(request, "experiments.html.j2", title="Experiments", rows=rows)
 
     @api.get("/experiments/{ref}", response_model=None)
-    def experiment(request: Request, ref: str) -> Response:
-        found = _experiment(ws.store, ref)
+    def experiment(request: Request, ref: str, scope: Scope = within) -> Response:
+        found = _experiment(scope, ref)
         query = RunsQuery.parse(request.query_params)
         page = RunsPage.fetch(ws.store, found, query)
         return render(request, "experiment.html.j2", status=400 if page.error else 200,
@@ -49,8 +52,8 @@ def router(ws: Workspace) -> APIRouter:
                       here=f"/experiments/{found.id}")
 
     @api.get("/runs/{run_id}", response_model=None)
-    def run(request: Request, run_id: str) -> Response:
-        found = ws.store.get_run(ws.store.resolve_run_id(run_id))
+    def run(request: Request, run_id: str, scope: Scope = within) -> Response:
+        found = scope.run(ws.store.resolve_run_id(run_id))
         keys = ws.store.metric_keys(found.id)
         plots = {f"m{i}": charts.line([{"label": key, "points": charts.metric_points(
                     ws.store.metric_history(found.id, key))}], y_title=key)
@@ -64,13 +67,13 @@ def router(ws: Workspace) -> APIRouter:
                       children=ws.store.child_runs(found.id)[:MAX_CHILDREN])
 
     @api.get("/runs/{run_id}/artifacts/{path:path}", response_model=None)
-    def artifact(run_id: str, path: str) -> Response:
-        return artifacts.serve(ws, run_id, path)
+    def artifact(run_id: str, path: str, scope: Scope = within) -> Response:
+        return artifacts.serve(ws, scope.run(ws.store.resolve_run_id(run_id)).id, path)
 
     @api.get("/compare", response_model=None)
-    def compare(request: Request) -> Response:
+    def compare(request: Request, scope: Scope = within) -> Response:
         ids = _compared(request)
-        runs = [ws.store.get_run(ws.store.resolve_run_id(i)) for i in ids]
+        runs = [scope.run(ws.store.resolve_run_id(i)) for i in ids]
         keys = sorted({k for r in runs for k in r.metrics})
         plots = {f"m{i}": charts.line([{"label": f"{r.name} ({r.id[:8]})",
                                         "points": charts.metric_points(
@@ -104,8 +107,8 @@ def run_count(store: Store, experiment_id: int) -> str:
     return f"{low:,}"
 
 
-def _experiment(store: Store, ref: str) -> Experiment:
-    return store.get_experiment(int(ref) if ref.isdigit() else ref)
+def _experiment(scope: Scope, ref: str) -> Experiment:
+    return scope.experiment(int(ref) if ref.isdigit() else ref)
 
 
 def _compared(request: Request) -> list[str]:
