@@ -181,3 +181,40 @@ def test_the_command_line_creates_lists_and_revokes_tokens(tmp_path: Path) -> No
     assert bad.returncode == 1 and "unknown role" in bad.stderr
     open_server = run_keel("server", "--no-auth", "--host", "0.0.0.0")
     assert open_server.returncode == 1 and "--no-auth on 0.0.0.0" in open_server.stderr
+
+
+PROJECT_CLIENT = textwrap.dedent('''
+    import json, sys
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    mlflow.set_experiment("fraud")
+    with mlflow.start_run() as run:
+        mlflow.log_metric("recall", 0.7)
+    seen = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    try:
+        MlflowClient().get_run(sys.argv[1])
+        other = "visible"
+    except MlflowException as exc:
+        other = exc.error_code
+    print(json.dumps({"run_id": run.info.run_id, "seen": [r.info.run_id for r in seen],
+                      "other": other}))
+''')
+
+
+def test_an_mlflow_client_of_another_project_sees_its_own_runs_only(
+        server: Server, mlflow_python: Path) -> None:
+    from keel.server import tokens
+
+    with keel.start_run(experiment="default-work", ws=server.ws) as theirs:
+        theirs.log_metric("acc", 0.9)
+    secret = tokens.create(server.ws, "editor", project="fraud-team").secret
+    done = mlflow_client(mlflow_python, server, secret,
+                         PROJECT_CLIENT.replace("sys.argv[1]", repr(theirs.id)))
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["seen"] == [seen["run_id"]]
+    assert seen["other"] == "RESOURCE_DOES_NOT_EXIST"
+    mine = keel.get_run(seen["run_id"], ws=server.ws)
+    assert server.ws.store.get_experiment(mine.experiment_id).project == "fraud-team"
