@@ -13,6 +13,7 @@ import keel
 import keel.data
 from keel.entities import Run
 from keel.server import tokens
+from tests.conftest import run_keel
 from tests.server.conftest import Server
 
 API = "/api/2.0/mlflow"
@@ -63,8 +64,13 @@ def test_each_project_sees_its_own_experiments_and_runs(server: Server,
     assert [r["info"]["run_id"] for r in mine] == [run["info"]["run_id"]]
     theirs = default.post(f"{API}/runs/search", json={}).json()["runs"]
     assert run["info"]["run_id"] not in {r["info"]["run_id"] for r in theirs}
-    # The store records the project; the CLI (the default project) sees every run.
+    # The store records the project; the CLI (the default project) sees every run,
+    # and lists each experiment's project once there is more than one.
     assert server.ws.store.get_experiment("churn-model").project == "churn"
+    listed = run_keel("experiments", "list", env={"COLUMNS": "200"})
+    assert listed.returncode == 0, listed.stderr
+    line = next(row for row in listed.stdout.splitlines() if "churn-model" in row)
+    assert "project" in listed.stdout and "churn" in line.replace("churn-model", "")
 
 
 def test_another_projects_ids_answer_as_missing_ones(server: Server,

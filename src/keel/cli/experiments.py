@@ -26,10 +26,14 @@ def list_(all_: bool = typer.Option(False, "--all", help="include deleted experi
     if as_json:
         typer.echo(json.dumps([e.to_dict() for e in exps], indent=2))
         return
-    table = Table("id", "name", "description", "created", "state")
+    # The project column only once a team server's token made one outside "default".
+    projects = any(e.project != "default" for e in exps)
+    table = Table("id", "name", "description", "created", "state",
+                  *(("project",) if projects else ()))
     for e in exps:
         created = datetime.fromtimestamp(e.created_at / 1000, UTC).strftime("%Y-%m-%d %H:%M")
-        table.add_row(str(e.id), e.name, e.description, created, e.lifecycle)
+        table.add_row(str(e.id), e.name, e.description, created, e.lifecycle,
+                      *((e.project,) if projects else ()))
     console.print(table)
 
 
