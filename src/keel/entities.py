@@ -55,6 +55,26 @@ class MetricPoint:
 
 
 @dataclass(frozen=True)
+class LoggedModel:
+    """A model an MLflow 3 client logged through the team server
+    (``mlflow.<flavor>.log_model``): its record; its files are artifacts of it."""
+
+    id: str
+    experiment_id: int
+    name: str
+    source_run_id: str | None
+    status: str  # LOGGED_MODEL_PENDING, LOGGED_MODEL_READY, LOGGED_MODEL_UPLOAD_FAILED
+    status_message: str
+    model_type: str
+    creator: str
+    created_at: int
+    updated_at: int
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    lifecycle: str = "active"
+
+
+@dataclass(frozen=True)
 class Artifact:
     """A file of a run: its relative path and the blob holding its bytes."""
 

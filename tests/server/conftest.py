@@ -20,7 +20,8 @@ from keel.workspace import Workspace
 from tests.conftest import service_missing
 from tests.serving.conftest import free_port
 
-MLFLOW = "mlflow-skinny==3.17.2"
+# numpy and pandas: mlflow.pyfunc (log_model / load_model) needs them; the pins are keel's.
+MLFLOW = "mlflow-skinny==3.17.2 numpy==2.4.6 pandas==3.1.1"
 CLIENTS = Path(__file__).resolve().parents[2] / "build" / "test-venvs"
 
 
@@ -62,7 +63,7 @@ def mlflow_python() -> Path:
         if not python.exists():
             venv.create(folder, with_pip=True)
         done = subprocess.run([str(python), "-m", "pip", "install", "-q",
-                               "--disable-pip-version-check", MLFLOW],
+                               "--disable-pip-version-check", *MLFLOW.split()],
                               capture_output=True, text=True, check=False)
         if done.returncode != 0:
             service_missing(f"cannot install {MLFLOW}: {done.stderr[-500:]}")

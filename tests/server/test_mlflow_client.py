@@ -218,3 +218,94 @@ def test_an_mlflow_client_of_another_project_sees_its_own_runs_only(
     assert seen["other"] == "RESOURCE_DOES_NOT_EXIST"
     mine = keel.get_run(seen["run_id"], ws=server.ws)
     assert server.ws.store.get_experiment(mine.experiment_id).project == "fraud-team"
+
+
+LOGGED_MODEL_CLIENT = textwrap.dedent('''
+    import json
+    import mlflow, mlflow.pyfunc
+    import pandas as pd
+
+    class Rows(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input, params=None):
+            return [len(model_input)] * len(model_input)
+
+    mlflow.set_experiment("with-models")
+    with mlflow.start_run() as run:
+        info = mlflow.pyfunc.log_model(name="rows", python_model=Rows())
+    loaded = mlflow.pyfunc.load_model(info.model_uri)
+    found = mlflow.search_logged_models(output_format="list")
+    print(json.dumps({
+        "model_id": info.model_id, "run_id": run.info.run_id,
+        "predictions": [int(p) for p in loaded.predict(pd.DataFrame({"a": [1, 2, 3]}))],
+        "status": str(mlflow.get_logged_model(info.model_id).status),
+        "found": [m.model_id for m in found]}))
+''')
+
+
+def test_mlflow_3_logs_and_loads_a_model_through_keel(server: Server,
+                                                      mlflow_python: Path) -> None:
+    """``mlflow.pyfunc.log_model`` creates a logged model, uploads its files and
+    finalizes it; ``load_model("models:/<id>")`` downloads and runs it."""
+    done = mlflow_client(mlflow_python, server, server.secrets["editor"], LOGGED_MODEL_CLIENT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["predictions"] == [3, 3, 3]
+    assert seen["status"].endswith("READY") and seen["found"] == [seen["model_id"]]
+    model = server.ws.store.get_logged_model(seen["model_id"])
+    assert model.source_run_id == seen["run_id"] and model.name == "rows"
+    files = {f.path for f in server.ws.store.logged_model_files(model.id)}
+    assert "MLmodel" in files and "python_model.pkl" in files
+    # The files are blobs gc keeps, and the run records the model as its output.
+    from keel.gc.live import live_digests
+
+    live = live_digests(server.ws).digests
+    assert all(f.digest in live for f in server.ws.store.logged_model_files(model.id))
+    assert f"keel.output.model.{model.id}" in keel.get_run(seen["run_id"], ws=server.ws).tags
+
+
+def test_logged_models_are_scoped_and_checked(server: Server) -> None:
+    from keel.server import tokens
+
+    api = f"{server.url}/api/2.0/mlflow"
+    editor = {"Authorization": f"Bearer {server.secrets['editor']}"}
+    other = {"Authorization": "Bearer " + tokens.create(server.ws, "editor",
+                                                        project="elsewhere").secret}
+    experiment = httpx.post(f"{api}/experiments/create", json={"name": "m"},
+                            headers=editor).json()["experiment_id"]
+    created = httpx.post(f"{api}/logged-models", json={"experiment_id": experiment,
+                                                       "name": "net"}, headers=editor)
+    assert created.status_code == 200
+    model_id = created.json()["model"]["info"]["model_id"]
+    info = created.json()["model"]["info"]
+    assert info["status"] == "LOGGED_MODEL_PENDING"
+    assert info["artifact_uri"] == f"mlflow-artifacts:/{experiment}/models/{model_id}/artifacts"
+    upload = f"{server.url}/api/2.0/mlflow-artifacts/artifacts/{experiment}/models/{model_id}"
+    assert httpx.put(f"{upload}/artifacts/MLmodel", content=b"flavors: {}",
+                     headers=editor).status_code == 200
+    assert httpx.get(f"{upload}/artifacts/MLmodel", headers=editor).content == b"flavors: {}"
+    # Another project: the model, its files and its uploads answer as missing.
+    assert httpx.get(f"{api}/logged-models/{model_id}", headers=other).status_code == 404
+    assert httpx.get(f"{upload}/artifacts/MLmodel", headers=other).status_code == 404
+    assert httpx.put(f"{upload}/artifacts/planted", content=b"x",
+                     headers=other).status_code == 404
+    assert httpx.post(f"{api}/logged-models/search", json={},
+                      headers=other).json()["models"] == []
+    viewer = {"Authorization": f"Bearer {server.secrets['viewer']}"}
+    assert [m["info"]["model_id"] for m in httpx.post(
+        f"{api}/logged-models/search", json={}, headers=viewer).json()["models"]] == [model_id]
+    assert httpx.patch(f"{api}/logged-models/{model_id}/tags", json={"tags": []},
+                       headers=viewer).status_code == 403
+    # Bad input: paths leaving the model, an unknown status, a filter not served.
+    for path in ("../../1/x/artifacts/a", "artifacts/%2e%2e/escape", "artifacts/a/../../b"):
+        assert httpx.put(f"{upload}/{path}", content=b"x",
+                         headers=editor).status_code in (400, 404), path
+    finalize = httpx.patch(f"{api}/logged-models/{model_id}", json={"status": "DONE"},
+                           headers=editor)
+    assert finalize.status_code == 400 and "LOGGED_MODEL_READY" in finalize.json()["message"]
+    refused = httpx.post(f"{api}/logged-models/search", json={"filter": "name = 'x'"},
+                         headers=editor)
+    assert refused.status_code == 400 and "not served" in refused.json()["message"]
+    assert httpx.patch(f"{api}/logged-models/{model_id}", json={
+        "status": "LOGGED_MODEL_READY"}, headers=editor).json()["model"]["info"][
+        "status"] == "LOGGED_MODEL_READY"
+    assert {f.path for f in server.ws.store.logged_model_files(model_id)} == {"MLmodel"}

@@ -44,6 +44,8 @@ def live_digests(ws: Workspace, without_runs: Collection[str] = (),
     live.digests |= refs.get("inference_log", set())
     live.counts["inference log segments"] = len(refs.get("inference_log", set()))
     live.digests |= refs.get("model_documents", set())
+    live.digests |= refs.get("logged_models", set())
+    live.counts["logged model files"] = len(refs.get("logged_models", set()))
     dataset_files = 0
     for digest in refs["dataset_manifests"]:
         live.digests.add(digest)

@@ -20,6 +20,7 @@ import json
 import math
 import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from keel.clock import now_ms
 from keel.entities import DEFAULT_PROJECT, Artifact, Experiment, MetricPoint, Run
 from keel.errors import InvalidInput, NotFound
+from keel.server.logged_models import folder_entries, scoped_model
 from keel.server.scope import Scope, Scoped
 from keel.tracking.keys import (
     MAX_STEP,
@@ -262,7 +264,7 @@ def artifacts_router(ws: Workspace, scoped: Scoped) -> APIRouter:
 
     @api.put("/mlflow-artifacts/artifacts/{path:path}")
     async def upload(path: str, request: Request, scope: Scope = within) -> Any:
-        run_id, relative = await run_in_threadpool(_artifact_target, scope, path)
+        target = await run_in_threadpool(_artifact_target, scope, path)
         with tempfile.NamedTemporaryFile(prefix="keel-upload-") as spool:
             size = 0
             async for chunk in request.stream():  # streamed: never the whole file in memory
@@ -273,16 +275,20 @@ def artifacts_router(ws: Workspace, scoped: Scoped) -> APIRouter:
             spool.flush()
             with ws.writing():
                 digest = ws.blobs.put_file(spool.name)
-        ws.store.add_artifact(run_id, Artifact(relative, digest, size))
+        artifact = Artifact(target.relative, digest, size)
+        if target.model_id:
+            await run_in_threadpool(ws.store.add_logged_model_file, target.model_id, artifact)
+        else:
+            await run_in_threadpool(ws.store.add_artifact, target.run_id, artifact)
         return {}
 
     @api.get("/mlflow-artifacts/artifacts/{path:path}")
     def download(path: str, scope: Scope = within) -> Response:
-        run_id, relative = _artifact_target(scope, path)
-        found = {a.path: a for a in ws.store.list_artifacts(run_id)}
-        if relative not in found:
-            raise NotFound(f"no artifact {relative!r} in run {run_id}")
-        data = ws.blobs.get_bytes(found[relative].digest)  # verified against its digest
+        target = _artifact_target(scope, path)
+        found = {a.path: a for a in target.files(ws)}
+        if target.relative not in found:
+            raise NotFound(f"no artifact {target.relative!r} in {target.owner}")
+        data = ws.blobs.get_bytes(found[target.relative].digest)  # verified against its digest
 
         def body() -> Iterator[bytes]:
             view = memoryview(data)
@@ -295,18 +301,8 @@ def artifacts_router(ws: Workspace, scoped: Scoped) -> APIRouter:
     def listing(path: str = Query(""), scope: Scope = within) -> dict[str, Any]:
         if not path:
             return {"files": []}
-        run_id, prefix = _artifact_target(scope, path, folder=True)
-        files: dict[str, dict[str, Any]] = {}
-        for artifact in ws.store.list_artifacts(run_id):
-            rest = artifact.path[len(prefix) + 1:] if prefix else artifact.path
-            if prefix and not artifact.path.startswith(prefix + "/"):
-                continue
-            head, _, tail = rest.partition("/")
-            if tail:
-                files.setdefault(head, {"path": head, "is_dir": True})
-            else:
-                files[head] = {"path": head, "is_dir": False, "file_size": artifact.size}
-        return {"files": sorted(files.values(), key=lambda f: f["path"])}
+        target = _artifact_target(scope, path, folder=True)
+        return {"files": folder_entries(target.files(ws), target.relative)}
 
     return api
 
@@ -410,9 +406,30 @@ def _metric_value(key: str, value: Any) -> float:
     return check_metric_value(key, value)
 
 
-def _artifact_target(scope: Scope, path: str, folder: bool = False) -> tuple[str, str]:
-    """``<experiment>/<run>/artifacts/<relative>`` -> (run id, checked relative path)."""
+@dataclass(frozen=True)
+class ArtifactTarget:
+    """Whose file an artifact path names: a run's, or a logged model's."""
+
+    relative: str  # checked; "" for the root folder
+    run_id: str = ""
+    model_id: str = ""
+
+    @property
+    def owner(self) -> str:
+        return f"logged model {self.model_id}" if self.model_id else f"run {self.run_id}"
+
+    def files(self, ws: Workspace) -> list[Artifact]:
+        return ws.store.logged_model_files(self.model_id) if self.model_id \
+            else ws.store.list_artifacts(self.run_id)
+
+
+def _artifact_target(scope: Scope, path: str, folder: bool = False) -> ArtifactTarget:
+    """``<experiment>/<run>/artifacts/<relative>`` (a run's file) or
+    ``<experiment>/models/<model id>/artifacts/<relative>`` (a logged model's),
+    checked against the request's project."""
     parts = PurePosixPath(path).parts
+    if len(parts) >= 2 and parts[1] == "models":
+        return _model_target(scope, path, parts, folder)
     if len(parts) < 3 or parts[2] != "artifacts" or (len(parts) < 4 and not folder):
         raise InvalidInput(f"artifact path {path!r} is not <experiment>/<run>/artifacts/<file>")
     run = scope.run(parts[1])
@@ -420,9 +437,19 @@ def _artifact_target(scope: Scope, path: str, folder: bool = False) -> tuple[str
             parts[0] == "0" and run.experiment == default_experiment(scope.project)):
         raise NotFound(f"no run {parts[1]} in experiment {parts[0]}")
     relative = "/".join(parts[3:])
-    if not relative:
-        return run.id, ""
-    return run.id, check_artifact_path(relative)
+    return ArtifactTarget(check_artifact_path(relative) if relative else "", run_id=run.id)
+
+
+def _model_target(scope: Scope, path: str, parts: tuple[str, ...], folder: bool
+                  ) -> ArtifactTarget:
+    if len(parts) < 4 or parts[3] != "artifacts" or (len(parts) < 5 and not folder):
+        raise InvalidInput(f"artifact path {path!r} is not "
+                           "<experiment>/models/<model id>/artifacts/<file>")
+    model = scoped_model(scope, parts[2])
+    if str(model.experiment_id) != parts[0]:
+        raise NotFound(f"no logged model {parts[2]} in experiment {parts[0]}")
+    relative = "/".join(parts[4:])
+    return ArtifactTarget(check_artifact_path(relative) if relative else "", model_id=model.id)
 
 
 def _too_large() -> Response:

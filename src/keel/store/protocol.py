@@ -22,6 +22,7 @@ from keel.entities import (
     Deployment,
     DeploymentEvent,
     Experiment,
+    LoggedModel,
     MetricPoint,
     ModelEvent,
     ModelVersion,
@@ -203,8 +204,27 @@ class TokenStore(Protocol):
     def list_audit(self, limit: int = 100) -> list[dict[str, Any]]: ...
 
 
+class LoggedModelStore(Protocol):
+    """MLflow 3's logged models (the team server's ``/mlflow/logged-models``)."""
+
+    def create_logged_model(self, model_id: str, experiment_id: int, name: str,
+                            source_run_id: str | None, model_type: str, creator: str,
+                            tags: dict[str, str], params: dict[str, str]) -> LoggedModel: ...
+    def get_logged_model(self, model_id: str) -> LoggedModel: ...
+    def update_logged_model(self, model_id: str, status: str | None = None,
+                            status_message: str | None = None,
+                            tags: dict[str, str] | None = None,
+                            params: dict[str, str] | None = None,
+                            deleted: bool = False) -> None: ...
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None: ...
+    def search_logged_models(self, experiment_ids: Sequence[int], max_results: int,
+                             offset: int = 0) -> list[LoggedModel]: ...
+    def add_logged_model_file(self, model_id: str, artifact: Artifact) -> None: ...
+    def logged_model_files(self, model_id: str) -> list[Artifact]: ...
+
+
 class Store(RunStore, DatasetStore, RegistryStore, RetentionStore, StepStore, DeploymentStore,
-            MonitorStore, TokenStore, Protocol):
+            MonitorStore, TokenStore, LoggedModelStore, Protocol):
     """Every metadata operation, plus where the store is and which one it is."""
 
     @property

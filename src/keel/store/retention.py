@@ -100,7 +100,8 @@ class RetentionMixin(SqlBase):
         """Every blob digest the metadata names directly, by kind: ``artifacts``
         (of every stored run, deleted or not), ``dataset_manifests``,
         ``dataset_documents`` (profiles and check reports), ``models``
-        (package manifests) and ``inference_log`` (its Parquet segments).
+        (package manifests), ``inference_log`` (its Parquet segments) and
+        ``logged_models`` (files of MLflow clients' logged models).
         Files listed inside manifests are found by the caller, which reads them.
 
         ``without_runs`` / ``without_versions`` / ``without_datasets`` (version
@@ -127,9 +128,13 @@ class RetentionMixin(SqlBase):
                 sa.select(t.registered_models.c.name, v.version, v.package_digest)
                 .join_from(t.model_versions, t.registered_models))
                 if (name, version) not in skip_versions}
+            # Files MLflow clients uploaded for their logged models (deleted ones
+            # too, as a deleted run's artifacts: soft deletion keeps the bytes).
+            logged = set(conn.execute(sa.select(t.logged_model_files.c.digest)).scalars())
             # Cached explanations (keel.monitoring.explain) hang off version tags.
             explained = set(conn.execute(sa.select(t.model_tags.c.value).where(
                 t.model_tags.c.key.like("keel.importance/%"))).scalars())
         return {"artifacts": artifacts, "dataset_manifests": manifests,
                 "dataset_documents": documents, "models": models,
-                "inference_log": segments, "model_documents": explained}
+                "inference_log": segments, "model_documents": explained,
+                "logged_models": logged}

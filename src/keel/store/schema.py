@@ -101,6 +101,34 @@ artifacts = sa.Table(
     sa.Column("size", sa.BigInteger, nullable=False),
 )
 
+# MLflow 3's logged models (``mlflow.<flavor>.log_model`` through the team
+# server): the model's record, and the files the client uploaded for it.
+logged_models = sa.Table(
+    "logged_models", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("experiment_id", BigId, sa.ForeignKey("experiments.id"), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("source_run_id", sa.String(32), sa.ForeignKey("runs.id"), nullable=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("status_message", sa.Text, nullable=False, default=""),
+    sa.Column("model_type", sa.String(256), nullable=False, default=""),
+    sa.Column("creator", sa.String(256), nullable=False, default=""),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Column("tags", sa.Text, nullable=False, default="{}"),  # JSON object
+    sa.Column("params", sa.Text, nullable=False, default="{}"),  # JSON object
+    sa.Column("lifecycle", sa.String(16), nullable=False, default="active"),
+    sa.Index("ix_logged_models_experiment", "experiment_id", "created_at"),
+)
+
+logged_model_files = sa.Table(
+    "logged_model_files", metadata,
+    sa.Column("model_id", sa.String(64), sa.ForeignKey("logged_models.id"), primary_key=True),
+    sa.Column("path", sa.String(1024), primary_key=True),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+)
+
 # How far each spool file has been copied into the store. Updated in the same
 # transaction as the rows it covers, so a replay never loses or doubles a point.
 spool_offsets = sa.Table(
