@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -91,14 +91,65 @@ def postgres_url(postgres_admin_url: str) -> Iterator[str]:
     admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+# The suites that also run against a live keel server (``backend`` = "server");
+# elsewhere that parameter is deselected.
+SERVER_SUITES = ("tests/tracking/", "tests/data/", "tests/models/")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres),
+                        "server"])
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
-            tmp_path: Path) -> str:
-    """A workspace in the test's folder whose metadata lives in SQLite or PostgreSQL."""
+            tmp_path: Path) -> Iterator[str]:
+    """A workspace in the test's folder whose metadata lives in SQLite, in
+    PostgreSQL, or behind a keel server on 127.0.0.1 (``KEEL_STORE=http://...``,
+    an admin token; the server's own workspace, on SQLite, is in another folder),
+    whose blobs then live there too."""
     if request.param == "postgres":
         monkeypatch.setenv("KEEL_STORE", request.getfixturevalue("postgres_url"))
+    if request.param == "server":
+        from keel.server import tokens
+        from tests.live_server import running_server
+
+        served = Workspace.open(init_workspace(
+            request.getfixturevalue("tmp_path_factory").mktemp("server")))
+        request.node.served_workspace = served  # for blob_file
+        with running_server(served) as url:
+            monkeypatch.setenv("KEEL_STORE", url)
+            monkeypatch.setenv("KEEL_TOKEN", tokens.create(served, "admin").secret)
+            init_workspace(tmp_path)
+            yield str(request.param)
+            guard.end_all("KILLED")  # while the server can still record it
+            session.reset()  # close this side's connections before the server stops
+        served.close()
+        return
     init_workspace(tmp_path)
-    return str(request.param)
+    yield str(request.param)
+
+
+@pytest.fixture
+def blob_file(request: pytest.FixtureRequest, backend: str) -> Callable[[str], Path]:
+    """Where a blob's bytes lie on disk: in the test's workspace, or in the server's
+    when the workspace is on a keel server (tests that damage a blob use it)."""
+    def path(digest: str) -> Path:
+        ws = getattr(request.node, "served_workspace", None) or session.workspace()
+        return Path(ws.blobs.path_of(digest))
+    return path
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the ``server`` backend only in the suites it is meant for."""
+    kept, dropped = [], []
+    for item in items:
+        spec = getattr(item, "callspec", None)
+        off_suite = not any(s in str(item.path) for s in SERVER_SUITES) or \
+            item.get_closest_marker("local_blobs") is not None
+        if spec is not None and spec.params.get("backend") == "server" and off_suite:
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture

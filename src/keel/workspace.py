@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from keel import context
 from keel.blobs import BlobStore
@@ -59,6 +59,8 @@ class Workspace:
     recovered_runs: list[Any] = field(default_factory=list)
     # KEEL_DURABILITY: "process" (survives a crash) or "fsync" (a power loss too).
     durability: str = PROCESS
+    # KEEL_TOKEN: what a store or blobs on a keel server are reached with.
+    token: str | None = field(default=None, repr=False)
     # Guards the lazy set-up of the two fields above across threads.
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _scope: list[Any] = field(default_factory=list, repr=False)
@@ -78,10 +80,15 @@ class Workspace:
         if self._store is None:
             with self.lock:
                 if self._store is None:
-                    from keel.store.sql_store import open_store
+                    if is_server_url(self.store_url):
+                        from keel.store.http_store import HttpStore
 
-                    self._store = open_store(self.store_url, lock_dir=self.folder,
-                                             durability=self.durability)
+                        self._store = cast(Store, HttpStore(self.store_url, self.token))
+                    else:
+                        from keel.store.sql_store import open_store
+
+                        self._store = open_store(self.store_url, lock_dir=self.folder,
+                                                 durability=self.durability)
         return self._store
 
     @property
@@ -135,7 +142,10 @@ class Workspace:
         folder = root / WORKSPACE_DIR
         defaults = default_paths(root)
         store_url = resolve("store", root, store).value or defaults["store"]
-        blobs_url = resolve("blobs", root, blobs).value or defaults["blobs"]
+        token = resolve("token", root).value
+        # A workspace on a keel server keeps its blobs there too, unless told otherwise.
+        blobs_url = resolve("blobs", root, blobs).value or \
+            (store_url if is_server_url(store_url) else defaults["blobs"])
         durability = resolve("durability", root).value or PROCESS
         if durability not in MODES:
             raise InvalidInput(f"KEEL_DURABILITY is {durability!r}",
@@ -148,12 +158,18 @@ class Workspace:
         options = {k: v for k, v in table.items() if k != "url"} \
             if isinstance(table, dict) and blobs is None else {}
         try:
-            blob_store = BlobStore(blobs_url, **options)
+            if is_server_url(blobs_url):
+                from keel.blobs.http_blobs import HttpBlobStore
+
+                blob_store: BlobStore = HttpBlobStore(blobs_url, token)
+            else:
+                blob_store = BlobStore(blobs_url, **options)
         except (ValueError, ImportError) as exc:  # fsspec: unknown protocol, missing driver
             raise InvalidInput(f"cannot use {blobs_url!r} as the blob store: {exc}",
                                hint="set KEEL_BLOBS to a folder or an fsspec URL such as "
                                     "s3://bucket/prefix (pip install 'keel[s3]')") from exc
-        return cls(root=root, store_url=store_url, blobs=blob_store, durability=durability)
+        return cls(root=root, store_url=store_url, blobs=blob_store, durability=durability,
+                   token=token)
 
     @property
     def lease_path(self) -> Path:
@@ -185,6 +201,7 @@ class Workspace:
         if self._store is not None:
             self._store.close()
             self._store = None
+        self.blobs.close()
         if self._reader:
             self._reader.close()
         self._reader = None
@@ -199,6 +216,11 @@ class Workspace:
                  tb: TracebackType | None) -> None:
         self._scope.pop().__exit__(exc_type, exc, tb)
         self.close()
+
+
+def is_server_url(url: str) -> bool:
+    """Whether a store or blobs setting names a keel server (``http(s)://``)."""
+    return url.startswith(("http://", "https://"))
 
 
 def init_workspace(path: Path) -> Path:

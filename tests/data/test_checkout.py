@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,13 +31,22 @@ def snapshot(folder: Path) -> dict[str, bytes]:
             for p in sorted(folder.rglob("*"))}
 
 
-def blob_file(digest: str) -> Path:
-    return Path(current_workspace().blobs.path_of(digest))
-
-
 def entry(ref: str, path: str) -> keel.data.ManifestEntry:
     ws = current_workspace()
     return keel.data.load_manifest(ws, keel.data.get(ref)).by_path[path]
+
+
+def corrupt(blob_file: Callable[[str], Path], digest: str) -> None:
+    """Damage a blob wherever it lies: in a pack, or a file of its own (the only
+    kind a keel server stores uploads as)."""
+    packs = current_workspace().blobs.packs
+    if packs is not None and packs.contains(digest):
+        corrupt_packed(digest)
+    else:
+        path = blob_file(digest)
+        path.chmod(0o644)
+        with open(path, "r+b") as handle:
+            handle.write(b"\x00garbage")
 
 
 def corrupt_packed(digest: str) -> None:
@@ -51,13 +61,6 @@ def corrupt_packed(digest: str) -> None:
         first = handle.read(1)
         handle.seek(offset)
         handle.write(bytes([first[0] ^ 0xFF]))
-
-
-def corrupt_loose(digest: str) -> None:
-    path = blob_file(digest)
-    path.chmod(0o644)
-    with open(path, "r+b") as handle:
-        handle.write(b"\x00garbage")
 
 
 # -- destinations of the wrong shape (each was a raw traceback) ---------------------
@@ -137,7 +140,7 @@ def test_an_untracked_file_in_the_way_refuses_before_anything_changes(
 
 @pytest.mark.parametrize("packed", [True, False], ids=["packed", "loose"])
 def test_a_corrupt_blob_stops_checkout_before_any_file_is_written(
-        backend: str, tmp_path: Path, packed: bool) -> None:
+        blob_file: Callable[[str], Path], tmp_path: Path, packed: bool) -> None:
     rows = 50 if packed else 90_000  # loose: a file at or above the 1 MiB packing limit
     parts = {f"data/part-{n}.csv": "id,amount\n" + "".join(f"{i},{n * i}.25\n"
                                                           for i in range(rows))
@@ -145,7 +148,7 @@ def test_a_corrupt_blob_stops_checkout_before_any_file_is_written(
     write(tmp_path / "d", parts)
     keel.data.add(tmp_path / "d", "transactions")
     victim = entry("transactions@1", "data/part-3.csv").digest
-    (corrupt_packed if packed else corrupt_loose)(victim)
+    corrupt(blob_file, victim)
     dest = tmp_path / "fresh"
     with pytest.raises(CorruptData, match=r"transactions@1:data/part-3\.csv") as info:
         keel.data.checkout("transactions@1", dest)
@@ -153,21 +156,22 @@ def test_a_corrupt_blob_stops_checkout_before_any_file_is_written(
     assert not dest.exists()  # not even its folders
 
 
-def test_a_corrupt_blob_leaves_an_existing_checkout_untouched(backend: str,
-                                                              tmp_path: Path) -> None:
+def test_a_corrupt_blob_leaves_an_existing_checkout_untouched(
+        blob_file: Callable[[str], Path], tmp_path: Path) -> None:
     data = write(tmp_path / "data", {"a.txt": "one", "b.txt": "two", "c.txt": "three"})
     keel.data.add(data, "raw")
     write(data, {"a.txt": "ONE", "b.txt": "TWO", "c.txt": "THREE", "new.txt": "n"})
     keel.data.add(data, "raw")
     before = snapshot(data)
-    corrupt_packed(entry("raw@1", "c.txt").digest)
+    corrupt(blob_file, entry("raw@1", "c.txt").digest)
     with pytest.raises(CorruptData, match=r"raw@1:c\.txt"):
         keel.data.checkout("raw@1")
     assert snapshot(data) == before  # a.txt and b.txt not replaced, new.txt not removed
     assert not keel.data.status("raw").changed  # and still compared with raw@2
 
 
-def test_a_missing_blob_names_the_file(backend: str, tmp_path: Path) -> None:
+def test_a_missing_blob_names_the_file(blob_file: Callable[[str], Path],
+                                       tmp_path: Path) -> None:
     write(tmp_path / "d", {"big.bin": os.urandom((1 << 20) + 1)})
     keel.data.add(tmp_path / "d", "raw")
     blob = blob_file(entry("raw@1", "big.bin").digest)
@@ -226,7 +230,9 @@ def test_unknown_link_type_is_refused(backend: str, tmp_path: Path) -> None:
     assert "hardlink" in (info.value.hint or "")
 
 
-def test_default_is_reflink_where_possible_else_copy(backend: str, tmp_path: Path) -> None:
+@pytest.mark.local_blobs
+def test_default_is_reflink_where_possible_else_copy(blob_file: Callable[[str], Path],
+                                                      tmp_path: Path) -> None:
     data = big_and_small(tmp_path)
     result = keel.data.checkout("raw@1", tmp_path / "out")
     store = current_workspace().blobs.root
@@ -240,6 +246,7 @@ def test_default_is_reflink_where_possible_else_copy(backend: str, tmp_path: Pat
     assert blake3(blob_file(digest).read_bytes()).hexdigest() == digest
 
 
+@pytest.mark.local_blobs
 def test_explicit_reflink_works_or_says_why_before_writing(backend: str,
                                                            tmp_path: Path) -> None:
     big_and_small(tmp_path)
@@ -252,9 +259,10 @@ def test_explicit_reflink_works_or_says_why_before_writing(backend: str,
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.local_blobs
 @pytest.mark.parametrize("kind", ["hardlink", "symlink"])
 def test_linked_files_are_read_only_blobs_and_small_files_are_copies(
-        backend: str, tmp_path: Path, kind: str) -> None:
+        blob_file: Callable[[str], Path], tmp_path: Path, kind: str) -> None:
     data = big_and_small(tmp_path)
     out = tmp_path / "out"
     result = keel.data.checkout("raw@1", out, link=kind)
@@ -274,8 +282,10 @@ def test_linked_files_are_read_only_blobs_and_small_files_are_copies(
     keel.data.add(out, "again")  # keel's own links into the store are not "outside"
 
 
+@pytest.mark.local_blobs
 @pytest.mark.parametrize("kind", ["hardlink", "symlink"])
-def test_replacing_linked_files_never_writes_into_the_blob(backend: str, tmp_path: Path,
+def test_replacing_linked_files_never_writes_into_the_blob(blob_file: Callable[[str], Path],
+                                                           tmp_path: Path,
                                                            kind: str) -> None:
     data = big_and_small(tmp_path)
     first = entry("raw@1", "big.bin").digest
@@ -290,6 +300,7 @@ def test_replacing_linked_files_never_writes_into_the_blob(backend: str, tmp_pat
     assert (out / "big.bin").read_bytes() == blob_file(first).read_bytes()
 
 
+@pytest.mark.local_blobs
 def test_checking_out_as_copies_turns_links_back_into_editable_files(
         backend: str, tmp_path: Path) -> None:
     big_and_small(tmp_path)

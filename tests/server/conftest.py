@@ -4,21 +4,17 @@ tokens of each role, and a virtual environment holding the real MLflow client.""
 from __future__ import annotations
 
 import subprocess
-import threading
-import time
 import venv
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from keel.server import tokens
-from keel.server.app import create_app
 from keel.workspace import Workspace
 from tests.conftest import service_missing
-from tests.serving.conftest import free_port
+from tests.live_server import running_server
 
 # numpy and pandas: mlflow.pyfunc (log_model / load_model) needs them; the pins are keel's.
 MLFLOW = "mlflow-skinny==3.17.2 numpy==2.4.6 pandas==3.1.1"
@@ -36,20 +32,8 @@ class Server:
 def server(tmp_path: Path) -> Iterator[Server]:
     ws = Workspace.open(tmp_path, create=True)
     secrets = {role: tokens.create(ws, role).secret for role in tokens.ROLES}
-    port = free_port()
-    config = uvicorn.Config(create_app(ws, auth=True), host="127.0.0.1", port=port,
-                            log_level="warning", access_log=False)
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not running.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    yield Server(f"http://127.0.0.1:{port}", ws, secrets)
-    running.should_exit = True
-    thread.join(30)
+    with running_server(ws) as url:
+        yield Server(url, ws, secrets)
     ws.close()
 
 

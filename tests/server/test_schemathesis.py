@@ -61,7 +61,8 @@ def test_no_generated_request_gets_a_server_error(ws: Workspace) -> None:
             modes.append(schemathesis.GenerationMode.NEGATIVE)  # something to get wrong
         for mode in modes:
             _fuzz(operation.as_strategy(mode), st.none(), auth, failures, EXAMPLES)()
-        if operation.body:
+        if operation.body and not operation.path.startswith("/api/v1/"):
+            # MLflow's fields mean nothing to keel's own API, whose spec types them.
             _fuzz(operation.as_strategy(), bodies, auth, failures, FIELD_EXAMPLES)()
     assert not failures, "\n\n".join(failures)
 
@@ -83,7 +84,7 @@ def _fuzz(cases: st.SearchStrategy[schemathesis.Case], bodies: st.SearchStrategy
         sent = f"{case.method} {case.formatted_path} query={case.query} body={case.body!r}"
         assert response.status_code < 500, f"{sent}\n-> {response.status_code} " \
                                            f"{response.text[:500]}"
-        if response.status_code >= 400:
+        if response.status_code >= 400 and case.method != "HEAD":  # HEAD answers carry no body
             assert {"error_code", "message"} <= set(_json(response.text)), \
                 f"{sent}\n-> {response.status_code} {response.text[:500]}"
 

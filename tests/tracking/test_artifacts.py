@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import keel
 from keel.errors import CorruptData, InvalidInput, NotFound
-from keel.tracking import session
 
 
 def blob_files(root: Path) -> list[Path]:
@@ -64,10 +64,11 @@ def test_missing_local_file_is_a_clear_error(backend: str) -> None:
         run.log_artifact("no/such/file.txt")
 
 
-def test_corrupted_blob_is_refused_on_read(backend: str, tmp_path: Path) -> None:
+def test_corrupted_blob_is_refused_on_read(blob_file: Callable[[str], Path],
+                                           tmp_path: Path) -> None:
     with keel.start_run() as run:
         artifact = run.log_text("precious results", "result.txt")
-    blob = Path(session.workspace().blobs.path_of(artifact.digest))
+    blob = blob_file(artifact.digest)
     blob.chmod(0o644)
     blob.write_text("tampered")
     with pytest.raises(CorruptData, match=artifact.digest):

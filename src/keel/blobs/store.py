@@ -58,6 +58,9 @@ class BlobStore:
             self._fs = fsspec.filesystem("file")
         return self._fs
 
+    def close(self) -> None:
+        """Release connections (a store behind a server holds some; a folder none)."""
+
     def path_of(self, digest: str) -> str:
         """Where a digest's bytes live inside the store."""
         if not is_digest(digest):
@@ -141,6 +144,14 @@ class BlobStore:
 
         self._atomic_write(digest, copy)
         return digest
+
+    def put_verified_file(self, path: str | os.PathLike[str], digest: str) -> None:
+        """Store a file just checked to hold ``digest`` (``copy_blob``): an object
+        store gets one direct upload, a folder a copy that is hashed again."""
+        if self.local:
+            self.put_file(path)
+        else:
+            self.fs.put_file(str(path), self.path_of(digest))
 
     def ingest_file(self, path: str | os.PathLike[str],
                     unchanged: Callable[[], bool] = lambda: True) -> str | None:
@@ -302,10 +313,7 @@ def copy_blob(source: BlobStore, target: BlobStore, digest: str) -> int:
         if hash_file(path) != digest:
             raise CorruptData(f"blob {digest} in {source.url} is corrupted",
                               hint="restore it from a remote or backup")
-        if target.local:
-            target.put_file(path)
-        else:
-            target.fs.put_file(path, target.path_of(digest))
+        target.put_verified_file(path, digest)
         return os.path.getsize(path)
     data = source.get_bytes(digest)
     target.put_bytes(data, digest)

@@ -163,7 +163,7 @@ def _baseline(ws: Workspace, version: DatasetVersion, root: Path, target: Manife
 def _placement(ws: Workspace, wanted: Link | None) -> Link:
     """The link kind for loose blobs; the default is settled in
     ``_reflink_if_possible``, once it is known whether any loose blob is written."""
-    if wanted in ("hardlink", "symlink") and not ws.blobs.local:
+    if wanted in ("hardlink", "symlink", "reflink") and not ws.blobs.local:
         raise InvalidInput(f"--link {wanted} needs a blob store in a local folder, and "
                            f"this workspace's is {ws.blobs.url}",
                            hint="use --link copy")

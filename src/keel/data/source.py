@@ -165,8 +165,8 @@ class Sources:
 def _named(exc: KeelError, where: str, digest: str) -> KeelError:
     """The store's error about a blob, restated for the dataset file it holds."""
     kind = type(exc) if isinstance(exc, (CorruptData, NotFound)) else CorruptData
-    return kind(f"{where} cannot be read from the blob store (blob {digest}): {exc.message}",
-                hint=exc.hint or _HINT)
+    return kind(f"{where} cannot be read from the blob store (blob {digest}): {exc.message}; "
+                "nothing was written", hint=exc.hint or _HINT)
 
 
 def blob_identity(path: str) -> tuple[int, int] | None:

@@ -14,8 +14,9 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
-from keel.errors import AlreadyExists, Conflict, InvalidInput, KeelError, NotFound
-from keel.server import tokens
+from keel.api_client import ERRORS
+from keel.errors import AlreadyExists, Conflict, Forbidden, InvalidInput, KeelError, NotFound
+from keel.server import store_api, tokens
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -46,6 +47,7 @@ def create_app(ws: Workspace, auth: bool = True) -> FastAPI:
         app.include_router(router(ws, scoped), prefix=prefix)
         app.include_router(logged_models.router(ws, scoped), prefix=prefix)
     app.include_router(artifacts_router(ws, scoped), prefix="/api/2.0")
+    app.include_router(store_api.router(ws, scoped))
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -57,28 +59,33 @@ def create_app(ws: Workspace, auth: bool = True) -> FastAPI:
         return {"store_type": "SqlStore", "workspaces_enabled": False}
 
     @app.exception_handler(KeelError)
-    def keel_error(_: Request, exc: KeelError) -> JSONResponse:
-        return mlflow_error(exc)
+    def keel_error(request: Request, exc: KeelError) -> JSONResponse:
+        return keel_api_error(exc) if _is_v1(request) else mlflow_error(exc)
 
     @app.exception_handler(RequestValidationError)
-    def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         loc = tuple(first.get("loc", ()))
         if first.get("type") == "json_invalid":  # loc is ("body", character)
-            return _json(400, "INVALID_PARAMETER_VALUE",
-                         f"the request body is not valid JSON: "
-                         f"{first.get('ctx', {}).get('error', '')} (at character {loc[-1]})")
-        where = ".".join(str(p) for p in loc if p != "body") or \
-            ("the request body" if loc == ("body",) else "")
-        return _json(400, "INVALID_PARAMETER_VALUE",
-                     f"{first.get('msg', 'invalid request')}" + (f" ({where})" if where else ""))
+            message = (f"the request body is not valid JSON: "
+                       f"{first.get('ctx', {}).get('error', '')} (at character {loc[-1]})")
+        else:
+            where = ".".join(str(p) for p in loc if p != "body") or \
+                ("the request body" if loc == ("body",) else "")
+            message = f"{first.get('msg', 'invalid request')}" + (f" ({where})" if where else "")
+        if _is_v1(request):
+            return keel_api_error(InvalidInput(message))
+        return _json(400, "INVALID_PARAMETER_VALUE", message)
 
     @app.exception_handler(DataError)
-    def refused_value(_: Request, exc: DataError) -> JSONResponse:
+    def refused_value(request: Request, exc: DataError) -> JSONResponse:
         # A value the database cannot hold, found by the database itself (PostgreSQL
         # refuses NUL in any text, even in a lookup): the request's fault, not ours.
         reason = str(exc.orig or exc).splitlines()[0]
-        return _json(400, "INVALID_PARAMETER_VALUE", f"the store refused a value: {reason}")
+        message = f"the store refused a value: {reason}"
+        if _is_v1(request):
+            return keel_api_error(InvalidInput(message))
+        return _json(400, "INVALID_PARAMETER_VALUE", message)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
@@ -108,9 +115,26 @@ def mlflow_error(exc: KeelError) -> JSONResponse:
         return _json(400, "RESOURCE_ALREADY_EXISTS", message)
     if isinstance(exc, Conflict):
         return _json(409, "ABORTED", message)
+    if isinstance(exc, Forbidden):
+        return _json(403, "PERMISSION_DENIED", message)
     if isinstance(exc, InvalidInput):
         return _json(400, "INVALID_PARAMETER_VALUE", message)
     return _json(500, "INTERNAL_ERROR", message)
+
+
+def keel_api_error(exc: KeelError) -> JSONResponse:
+    """A keel error as ``/api/v1`` answers it: at the error's own status, with
+    MLflow's two fields plus the class, message and hint apart, so that an
+    ``HttpStore`` raises what the store raised."""
+    kind = next((cls.__name__ for cls in type(exc).__mro__ if cls.__name__ in ERRORS),
+                "KeelError")
+    shaped = json.loads(bytes(mlflow_error(exc).body))
+    return JSONResponse({**shaped, "error_type": kind, "detail": exc.message,
+                         "hint": exc.hint}, status_code=exc.status)
+
+
+def _is_v1(request: Request) -> bool:
+    return request.url.path.startswith("/api/v1/")
 
 
 def _json(status: int, code: str, message: str) -> JSONResponse:
@@ -145,8 +169,7 @@ class TokenMiddleware:
                             "(MLFLOW_TRACKING_TOKEN for MLflow clients; "
                             "`keel token create` makes one)")
                 return
-            needed = "viewer" if method in ("GET", "HEAD") or path.endswith(READ_POSTS) \
-                else "editor"
+            needed, _ = _rule(method, path)
             if not tokens.allows(token.role, needed):
                 await _send(send, 403, "PERMISSION_DENIED",
                             f"a {token.role} token cannot {method} {path}; it needs {needed}")
@@ -161,9 +184,18 @@ class TokenMiddleware:
             await send(message)
 
         await self.app(scope, receive, remember)
-        if method not in ("GET", "HEAD") and not path.endswith(READ_POSTS):
+        if _rule(method, path)[1]:
             await run_in_threadpool(self.ws.store.audit_write, token.id if token else None,
                                     method, path, status)
+
+
+def _rule(method: str, path: str) -> tuple[str, bool]:
+    """The role a request needs, and whether it writes (and is audited)."""
+    rule = store_api.role_needed(path, method)
+    if rule is not None:
+        return rule
+    reads = method in ("GET", "HEAD") or path.endswith(READ_POSTS)
+    return ("viewer" if reads else "editor"), not reads
 
 
 def _bearer(scope: Scope) -> str:
