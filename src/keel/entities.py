@@ -75,6 +75,36 @@ class LoggedModel:
 
 
 @dataclass(frozen=True)
+class MlflowModel:
+    """A model registered by an MLflow client (``mlflow.register_model``) through
+    the team server; its versions are :class:`MlflowModelVersion`."""
+
+    name: str
+    project: str
+    description: str
+    created_at: int
+    updated_at: int
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, int] = field(default_factory=dict)  # alias -> version
+
+
+@dataclass(frozen=True)
+class MlflowModelVersion:
+    """One version of an :class:`MlflowModel`: where its files are (``source``, or
+    the logged model ``model_id``) and the run that made it."""
+
+    name: str
+    version: int
+    source: str
+    run_id: str | None
+    model_id: str | None
+    description: str
+    created_at: int
+    updated_at: int
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Artifact:
     """A file of a run: its relative path and the blob holding its bytes."""
 

@@ -302,10 +302,108 @@ def test_logged_models_are_scoped_and_checked(server: Server) -> None:
     finalize = httpx.patch(f"{api}/logged-models/{model_id}", json={"status": "DONE"},
                            headers=editor)
     assert finalize.status_code == 400 and "LOGGED_MODEL_READY" in finalize.json()["message"]
-    refused = httpx.post(f"{api}/logged-models/search", json={"filter": "name = 'x'"},
-                         headers=editor)
+    refused = httpx.post(f"{api}/logged-models/search",
+                         json={"filter": "metrics.auc > 0.9"}, headers=editor)
     assert refused.status_code == 400 and "not served" in refused.json()["message"]
+    by_name = {name: [m["info"]["model_id"] for m in httpx.post(
+        f"{api}/logged-models/search", json={"filter": f"name = '{name}'"},
+        headers=editor).json()["models"]] for name in ("net", "other")}
+    assert by_name == {"net": [model_id], "other": []}
     assert httpx.patch(f"{api}/logged-models/{model_id}", json={
         "status": "LOGGED_MODEL_READY"}, headers=editor).json()["model"]["info"][
         "status"] == "LOGGED_MODEL_READY"
     assert {f.path for f in server.ws.store.logged_model_files(model_id)} == {"MLmodel"}
+
+
+REGISTRY_CLIENT = textwrap.dedent('''
+    import json
+    import mlflow, mlflow.pyfunc
+    import pandas as pd
+    from mlflow import MlflowClient
+
+    class Doubler(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input, params=None):
+            return [2 * int(v) for v in model_input["a"]]
+
+    mlflow.set_experiment("registered")
+    with mlflow.start_run() as run:
+        mlflow.pyfunc.log_model(name="doubler", python_model=Doubler())
+    first = mlflow.register_model(f"runs:/{run.info.run_id}/doubler", "doubler")
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(name="doubler", python_model=Doubler())
+    second = mlflow.register_model(info.model_uri, "doubler")
+    client = MlflowClient()
+    client.set_registered_model_alias("doubler", "champion", first.version)
+    rows = pd.DataFrame({"a": [1, 2, 3]})
+
+    def predict(uri):
+        return [int(p) for p in mlflow.pyfunc.load_model(uri).predict(rows)]
+
+    print(json.dumps({
+        "versions": [first.version, second.version],
+        "by_version": predict("models:/doubler/1"),
+        "by_alias": predict("models:/doubler@champion"),
+        "latest": predict("models:/doubler/latest"),
+        "alias_version": client.get_model_version_by_alias("doubler", "champion").version,
+        "run_id": run.info.run_id}))
+''')
+
+
+def test_mlflow_registers_and_loads_models_by_version_alias_and_latest(
+        server: Server, mlflow_python: Path) -> None:
+    """``mlflow.register_model`` (from a run's model, and from ``models:/<id>``),
+    an alias, and ``load_model("models:/name/1" | "@alias" | "/latest")``."""
+    done = mlflow_client(mlflow_python, server, server.secrets["admin"], REGISTRY_CLIENT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["versions"] == ["1", "2"]
+    assert seen["by_version"] == seen["by_alias"] == seen["latest"] == [2, 4, 6]
+    assert seen["alias_version"] == "1"
+    stored = server.ws.store.mlflow_model_versions("doubler")
+    assert [v.version for v in stored] == [1, 2]
+    assert stored[0].run_id == seen["run_id"]
+    # Each version is the logged model its client logged (from runs:/ and models:/).
+    logged = [server.ws.store.get_logged_model(v.model_id or "") for v in stored]
+    assert logged[0].source_run_id == seen["run_id"] and logged[1].id != logged[0].id
+    assert server.ws.store.get_mlflow_model("doubler").aliases == {"champion": 1}
+
+
+def test_the_mlflow_registry_is_scoped_and_guarded(server: Server) -> None:
+    from keel.server import tokens
+
+    api = f"{server.url}/api/2.0/mlflow"
+    editor = {"Authorization": f"Bearer {server.secrets['editor']}"}
+    other = {"Authorization": "Bearer " + tokens.create(server.ws, "admin",
+                                                        project="elsewhere").secret}
+    assert httpx.post(f"{api}/registered-models/create", json={"name": "m"},
+                      headers=editor).status_code == 200
+    again = httpx.post(f"{api}/registered-models/create", json={"name": "m"}, headers=editor)
+    assert again.status_code == 400 and again.json()["error_code"] == "RESOURCE_ALREADY_EXISTS"
+    created = httpx.post(f"{api}/model-versions/create",
+                         json={"name": "m", "source": "mlflow-artifacts:/1/x/artifacts/m"},
+                         headers=editor)
+    assert created.json()["model_version"]["version"] == "1"
+    # Another project: the model answers as missing; its name is only "taken".
+    missing = httpx.get(f"{api}/registered-models/get", params={"name": "nope"},
+                        headers=other).json()
+    assert httpx.get(f"{api}/registered-models/get", params={"name": "m"},
+                     headers=other).json() == {**missing, "message": missing["message"]
+                                               .replace("nope", "m")}
+    assert httpx.post(f"{api}/model-versions/create", json={"name": "m", "source": "s"},
+                      headers=other).status_code == 404
+    assert httpx.get(f"{api}/registered-models/search", headers=other).json() == \
+        {"registered_models": []}
+    # Moving an alias is a promotion: an editor is refused, and nothing moves.
+    refused = httpx.post(f"{api}/registered-models/alias",
+                         json={"name": "m", "alias": "champion", "version": "1"},
+                         headers=editor)
+    assert refused.status_code == 403 and "needs admin" in refused.json()["message"]
+    assert server.ws.store.get_mlflow_model("m").aliases == {}
+    admin = {"Authorization": f"Bearer {server.secrets['admin']}"}
+    for body, words in (({"name": "m", "alias": "latest", "version": "1"}, "reserved"),
+                        ({"name": "m", "alias": "a", "version": "9"}, "not found"),
+                        ({"name": "m", "alias": "a", "version": "x"}, "whole number")):
+        bad = httpx.post(f"{api}/registered-models/alias", json=body, headers=admin)
+        assert bad.status_code in (400, 404) and words in bad.json()["message"], bad.text
+    assert httpx.post(f"{api}/registered-models/create", json={"name": "a\x1b[2J"},
+                      headers=editor).status_code == 400

@@ -29,14 +29,15 @@ OPEN_PREFIXES = ("/static/",)
 COOKIE = "keel_token"
 API_PREFIXES = ("/api/", "/ajax-api/")
 # POSTs that only read: a viewer may send them.
-READ_POSTS = ("/mlflow/runs/search", "/mlflow/experiments/search", "/mlflow/logged-models/search")
+READ_POSTS = ("/mlflow/runs/search", "/mlflow/experiments/search", "/mlflow/logged-models/search",
+              "/mlflow/registered-models/get-latest-versions")
 # MLflow's error codes for the refusals FastAPI makes itself; other 4xx are BAD_REQUEST.
 HTTP_CODES = {404: "ENDPOINT_NOT_FOUND", 413: "RESOURCE_LIMIT_EXCEEDED"}
 
 
 def create_app(ws: Workspace, auth: bool = True) -> FastAPI:
     """The server over ``ws``. ``auth=False`` only for a server on loopback."""
-    from keel.server import logged_models
+    from keel.server import logged_models, mlflow_registry
     from keel.server.mlflow_api import artifacts_router, router
     from keel.server.scope import scope_dependency
 
@@ -46,6 +47,7 @@ def create_app(ws: Workspace, auth: bool = True) -> FastAPI:
     for prefix in ("/api/2.0", "/ajax-api/2.0"):
         app.include_router(router(ws, scoped), prefix=prefix)
         app.include_router(logged_models.router(ws, scoped), prefix=prefix)
+        app.include_router(mlflow_registry.router(ws, scoped), prefix=prefix)
     app.include_router(artifacts_router(ws, scoped), prefix="/api/2.0")
     app.include_router(store_api.router(ws, scoped))
 

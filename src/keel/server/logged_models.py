@@ -8,12 +8,14 @@ the client then finalizes it READY (``PATCH /mlflow/logged-models/{id}``).
 Models belong to their experiment's project, like runs: another project's
 model answers as a missing one.
 
-Search serves what clients ask by default (by experiment, newest first); a
-filter or an order is refused with a clear error rather than ignored.
+Search serves what clients ask (by experiment, newest first, and the
+``name = '...'`` filter ``mlflow.register_model("runs:/...")`` sends); any
+other filter, or an order, is refused with a clear error rather than ignored.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
     from keel.entities import LoggedModel
     from keel.workspace import Workspace
 
+# The one filter served: what register_model("runs:/<id>/<name>") sends.
+NAME_FILTER = re.compile(r"""\s*name\s*=\s*(['"])(.*)\1\s*""")
 STATUSES = ("LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED")
 MAX_SEARCH = 1000
 
@@ -96,9 +100,10 @@ def router(ws: Workspace, scoped: Scoped) -> APIRouter:
     @api.post("/mlflow/logged-models/search")
     def search(payload: dict[str, Any] = Body(default_factory=dict), scope: Scope = within
                ) -> dict[str, Any]:
-        if payload.get("filter") or payload.get("order_by") or payload.get("datasets"):
-            raise InvalidInput("logged-model search by filter, order or dataset is not "
-                               "served yet", hint="search by experiment ids (newest first)")
+        name = _name_filter(payload.get("filter"))
+        if payload.get("order_by") or payload.get("datasets"):
+            raise InvalidInput("logged-model search by order or dataset is not served yet",
+                               hint="search by experiment ids (newest first)")
         ids = payload.get("experiment_ids") or []
         if not isinstance(ids, list):
             raise InvalidInput("experiment_ids must be a list")
@@ -107,7 +112,7 @@ def router(ws: Workspace, scoped: Scoped) -> APIRouter:
         limit = min(_whole(payload.get("max_results") or 100, "max_results", least=1),
                     MAX_SEARCH)
         offset = _offset(payload.get("page_token"))
-        found = ws.store.search_logged_models(experiments, limit + 1, offset) \
+        found = ws.store.search_logged_models(experiments, limit + 1, offset, name) \
             if experiments else []
         out: dict[str, Any] = {"models": [model_json(m) for m in found[:limit]]}
         if len(found) > limit:
@@ -225,3 +230,14 @@ def _offset(token: Any) -> int:
     if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise InvalidInput("invalid page_token")
     return int(text)
+
+
+def _name_filter(text: Any) -> str | None:
+    """The name a ``name = '...'`` filter asks for; None without a filter."""
+    if not text:
+        return None
+    found = NAME_FILTER.fullmatch(str(text))
+    if found is None or found.group(1) in found.group(2):
+        raise InvalidInput(f"logged-model search by the filter {str(text)[:100]!r} is not "
+                           "served yet", hint="filter by name only: name = 'model'")
+    return found.group(2)

@@ -88,12 +88,15 @@ class HttpStore:
         raise self._elsewhere("writing the audit", "the server audits every write itself")
 
     def _mlflow_only(self, *_: Any, **__: Any) -> Any:
-        raise self._elsewhere("MLflow's logged models",
-                              "MLflow clients reach them at /api/2.0/mlflow/logged-models")
+        raise self._elsewhere("MLflow's logged and registered models",
+                              "MLflow clients reach them at /api/2.0/mlflow/")
 
     create_logged_model = get_logged_model = update_logged_model = _mlflow_only
     delete_logged_model_tag = search_logged_models = add_logged_model_file = _mlflow_only
     logged_model_files = _mlflow_only
+    create_mlflow_model = get_mlflow_model = list_mlflow_models = _mlflow_only
+    create_mlflow_model_version = get_mlflow_model_version = _mlflow_only
+    mlflow_model_versions = set_mlflow_alias = delete_mlflow_alias = _mlflow_only
 
 
 for _method in wire.METHODS:

@@ -77,12 +77,15 @@ class LoggedModelStoreMixin(SqlBase):
             .values(tags=json.dumps(remaining), updated_at=now_ms())))
 
     def search_logged_models(self, experiment_ids: Sequence[int], max_results: int,
-                             offset: int = 0) -> list[LoggedModel]:
-        """Live logged models of ``experiment_ids``, newest first."""
+                             offset: int = 0, name: str | None = None) -> list[LoggedModel]:
+        """Live logged models of ``experiment_ids`` (named ``name``, if given), newest
+        first."""
         m = t.logged_models.c
         query = (sa.select(t.logged_models)
                  .where(m.experiment_id.in_(list(experiment_ids)), m.lifecycle == ACTIVE)
                  .order_by(m.created_at.desc(), m.id).limit(max_results).offset(offset))
+        if name is not None:
+            query = query.where(m.name == name)
         with self.reader.connect() as conn:
             return [_logged_model(r._mapping) for r in conn.execute(query)]
 

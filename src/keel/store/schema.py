@@ -129,6 +129,39 @@ logged_model_files = sa.Table(
     sa.Column("size", sa.BigInteger, nullable=False),
 )
 
+# MLflow's model registry (``mlflow.register_model`` through the team server):
+# registered models of MLflow-format models, apart from keel's own registry,
+# whose versions are keel packages. A name belongs to one project.
+mlflow_models = sa.Table(
+    "mlflow_models", metadata,
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("project", sa.String(128), nullable=False),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("tags", sa.Text, nullable=False, default="{}"),  # JSON object
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+
+mlflow_model_versions = sa.Table(
+    "mlflow_model_versions", metadata,
+    sa.Column("name", sa.String(256), sa.ForeignKey("mlflow_models.name"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=True),
+    sa.Column("model_id", sa.String(64), nullable=True),  # a logged model's id, MLflow 3
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("tags", sa.Text, nullable=False, default="{}"),  # JSON object
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+
+mlflow_model_aliases = sa.Table(
+    "mlflow_model_aliases", metadata,
+    sa.Column("name", sa.String(256), sa.ForeignKey("mlflow_models.name"), primary_key=True),
+    sa.Column("alias", sa.String(256), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
 # How far each spool file has been copied into the store. Updated in the same
 # transaction as the rows it covers, so a replay never loses or doubles a point.
 spool_offsets = sa.Table(

@@ -32,6 +32,7 @@ from keel.store.engine import create_engines, normalise_url
 from keel.store.failure import display_url
 from keel.store.filter import OrderBy, parse, parse_order_by
 from keel.store.logged_model_store import LoggedModelStoreMixin
+from keel.store.mlflow_registry_store import MlflowRegistryStoreMixin
 from keel.store.model_store import ModelStoreMixin
 from keel.store.monitor_store import MonitorStoreMixin
 from keel.store.retention import RetentionMixin
@@ -52,7 +53,7 @@ def _nan_to_null(value: float) -> float | None:
 
 class SqlStore(DatasetStoreMixin, ModelStoreMixin, RetentionMixin, StepStoreMixin,
                DeploymentStoreMixin, MonitorStoreMixin, TokenStoreMixin,
-               LoggedModelStoreMixin):
+               LoggedModelStoreMixin, MlflowRegistryStoreMixin):
     """Metadata in a relational database; see :class:`keel.store.Store`."""
 
     def __init__(self, url: str, lock_dir: Path | None = None,
