@@ -127,13 +127,16 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
 
 
 @pytest.fixture
-def blob_file(request: pytest.FixtureRequest, backend: str) -> Callable[[str], Path]:
-    """Where a blob's bytes lie on disk: in the test's workspace, or in the server's
-    when the workspace is on a keel server (tests that damage a blob use it)."""
-    def path(digest: str) -> Path:
-        ws = getattr(request.node, "served_workspace", None) or session.workspace()
-        return Path(ws.blobs.path_of(digest))
-    return path
+def blob_holder(request: pytest.FixtureRequest, backend: str) -> Callable[[], Workspace]:
+    """The workspace whose blob store holds the bytes: the test's, or the server's
+    when the test's workspace is on a keel server (tests that damage blobs use it)."""
+    return lambda: getattr(request.node, "served_workspace", None) or session.workspace()
+
+
+@pytest.fixture
+def blob_file(blob_holder: Callable[[], Workspace]) -> Callable[[str], Path]:
+    """Where a loose blob's bytes lie on disk (see ``blob_holder``)."""
+    return lambda digest: Path(blob_holder().blobs.path_of(digest))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

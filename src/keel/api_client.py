@@ -89,7 +89,7 @@ class HttpConnection:
                     raise StoreUnavailable(f"the keel server at {self.url} closed the "
                                            f"connection: {exc}",
                                            hint="check that the server is running") from exc
-            except OSError as exc:
+            except (OSError, http.client.HTTPException) as exc:
                 conn.close()
                 raise StoreUnavailable(f"cannot reach the keel server at {self.url}: {exc}",
                                        hint="start it with `keel server`, or check "

@@ -14,7 +14,7 @@ from blake3 import blake3
 import keel.data
 from keel.data.link import reflink_works
 from keel.errors import Conflict, CorruptData, InvalidInput, KeelError, NotFound
-from keel.workspace import current_workspace
+from keel.workspace import Workspace, current_workspace
 
 
 def write(root: Path, files: dict[str, bytes | str]) -> Path:
@@ -36,22 +36,22 @@ def entry(ref: str, path: str) -> keel.data.ManifestEntry:
     return keel.data.load_manifest(ws, keel.data.get(ref)).by_path[path]
 
 
-def corrupt(blob_file: Callable[[str], Path], digest: str) -> None:
-    """Damage a blob wherever it lies: in a pack, or a file of its own (the only
-    kind a keel server stores uploads as)."""
-    packs = current_workspace().blobs.packs
+def corrupt(holder: Callable[[], Workspace], digest: str) -> None:
+    """Damage a blob wherever it lies: in a pack or a file of its own, in the test's
+    workspace or the keel server's that holds its blobs."""
+    packs = holder().blobs.packs
     if packs is not None and packs.contains(digest):
-        corrupt_packed(digest)
+        corrupt_packed(digest, holder())
     else:
-        path = blob_file(digest)
+        path = Path(holder().blobs.path_of(digest))
         path.chmod(0o644)
         with open(path, "r+b") as handle:
             handle.write(b"\x00garbage")
 
 
-def corrupt_packed(digest: str) -> None:
+def corrupt_packed(digest: str, holder: Workspace | None = None) -> None:
     """Flip a byte of a packed blob inside its pack file (root ignores 0o444 anyway)."""
-    packs = current_workspace().blobs.packs
+    packs = (holder or current_workspace()).blobs.packs
     assert packs is not None and packs.contains(digest)
     name, offset, _size = packs.entries[digest]
     pack = packs.folder / f"{name}.pack"
@@ -140,7 +140,7 @@ def test_an_untracked_file_in_the_way_refuses_before_anything_changes(
 
 @pytest.mark.parametrize("packed", [True, False], ids=["packed", "loose"])
 def test_a_corrupt_blob_stops_checkout_before_any_file_is_written(
-        blob_file: Callable[[str], Path], tmp_path: Path, packed: bool) -> None:
+        blob_holder: Callable[[], Workspace], tmp_path: Path, packed: bool) -> None:
     rows = 50 if packed else 90_000  # loose: a file at or above the 1 MiB packing limit
     parts = {f"data/part-{n}.csv": "id,amount\n" + "".join(f"{i},{n * i}.25\n"
                                                           for i in range(rows))
@@ -148,7 +148,7 @@ def test_a_corrupt_blob_stops_checkout_before_any_file_is_written(
     write(tmp_path / "d", parts)
     keel.data.add(tmp_path / "d", "transactions")
     victim = entry("transactions@1", "data/part-3.csv").digest
-    corrupt(blob_file, victim)
+    corrupt(blob_holder, victim)
     dest = tmp_path / "fresh"
     with pytest.raises(CorruptData, match=r"transactions@1:data/part-3\.csv") as info:
         keel.data.checkout("transactions@1", dest)
@@ -157,13 +157,13 @@ def test_a_corrupt_blob_stops_checkout_before_any_file_is_written(
 
 
 def test_a_corrupt_blob_leaves_an_existing_checkout_untouched(
-        blob_file: Callable[[str], Path], tmp_path: Path) -> None:
+        blob_holder: Callable[[], Workspace], tmp_path: Path) -> None:
     data = write(tmp_path / "data", {"a.txt": "one", "b.txt": "two", "c.txt": "three"})
     keel.data.add(data, "raw")
     write(data, {"a.txt": "ONE", "b.txt": "TWO", "c.txt": "THREE", "new.txt": "n"})
     keel.data.add(data, "raw")
     before = snapshot(data)
-    corrupt(blob_file, entry("raw@1", "c.txt").digest)
+    corrupt(blob_holder, entry("raw@1", "c.txt").digest)
     with pytest.raises(CorruptData, match=r"raw@1:c\.txt"):
         keel.data.checkout("raw@1")
     assert snapshot(data) == before  # a.txt and b.txt not replaced, new.txt not removed

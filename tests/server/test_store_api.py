@@ -14,6 +14,7 @@ import pytest
 from blake3 import blake3
 
 import keel
+import keel.data
 from keel.errors import Forbidden, InvalidInput, NotFound
 from keel.server import store_api, tokens
 from keel.store.http_store import HttpStore
@@ -206,3 +207,51 @@ def test_gc_through_a_server_says_where_to_run_it(server: Server) -> None:
     with pytest.raises(InvalidInput, match="garbage collection") as info:
         store(server).referenced_digests()
     assert "server's machine" in (info.value.hint or "")
+
+
+def test_batched_blobs_are_all_checked_and_stored_all_or_nothing(server: Server) -> None:
+    from keel.blobs import frames
+
+    auth = {"Authorization": f"Bearer {server.secrets['editor']}"}
+    good = [os.urandom(300) for _ in range(3)]
+    items = [(blake3(data).hexdigest(), data) for data in good]
+    lying = [*items[:2], (items[2][0], b"not those bytes")]
+    refused = httpx.post(f"{server.url}/api/v1/blobs/pack",
+                         content=b"".join(frames.encode(lying)), headers=auth)
+    assert refused.status_code == 422, refused.text
+    assert "do not have that digest" in refused.json()["message"]
+    assert not any(server.ws.blobs.exists(d) for d, _ in items)
+    cut = b"".join(frames.encode(items))[:-10]
+    assert httpx.post(f"{server.url}/api/v1/blobs/pack", content=cut,
+                      headers=auth).status_code == 422
+    assert not any(server.ws.blobs.exists(d) for d, _ in items)
+    sent = httpx.post(f"{server.url}/api/v1/blobs/pack",
+                      content=b"".join(frames.encode(items)), headers=auth)
+    assert sent.json() == {"received": 3, "stored": 3}
+    back = httpx.post(f"{server.url}/api/v1/blobs/fetch",
+                      json={"digests": [d for d, _ in items]}, headers=auth)
+    assert frames.decode(back.content) == items
+    absent = blake3(b"never stored").hexdigest()
+    missing = httpx.post(f"{server.url}/api/v1/blobs/fetch", json={"digests": [absent]},
+                         headers=auth)
+    assert missing.status_code == 404 and absent in missing.json()["message"]
+
+
+def test_a_data_add_through_a_server_packs_small_files_there(
+        server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    client_root = init_workspace(tmp_path / "laptop")
+    monkeypatch.chdir(client_root)
+    data = client_root / "data"
+    data.mkdir()
+    for i in range(300):
+        (data / f"f{i}.txt").write_text(f"row {i}\n")
+    env = {"KEEL_STORE": server.url, "KEEL_TOKEN": server.secrets["editor"]}
+    assert run_keel("data", "add", "data", "--name", "many", env=env).returncode == 0
+    version = server.ws.store.get_dataset_version("many")
+    entries = keel.data.load_manifest(server.ws, version).entries
+    packs = server.ws.blobs.packs
+    assert packs is not None
+    assert len(entries) == 300 and all(packs.contains(e.digest) for e in entries)
+    out = run_keel("data", "checkout", "many@1", str(tmp_path / "copy"), env=env)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "copy" / "f7.txt").read_text() == "row 7\n"

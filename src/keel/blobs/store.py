@@ -28,6 +28,10 @@ class BlobStore:
     Example: ``digest = BlobStore(".keel/blobs").put_file("model.skops")``
     """
 
+    # True for stores that move many small blobs a request (``put_many`` and
+    # ``get_many``: a keel server's); callers batch for them.
+    batches = False
+
     def __init__(self, url: str | os.PathLike[str], **storage_options: Any) -> None:
         self.url = str(url)
         self._fs: Any = None
@@ -60,6 +64,19 @@ class BlobStore:
 
     def close(self) -> None:
         """Release connections (a store behind a server holds some; a folder none)."""
+
+    def missing(self, digests: list[str]) -> list[str]:
+        """Which of ``digests`` are not stored."""
+        return [d for d in digests if not self.exists(d)]
+
+    def put_many(self, items: list[tuple[str, bytes]]) -> None:
+        """Store many (digest, bytes) pairs the caller already hashed."""
+        for digest, data in items:
+            self.put_bytes(data, digest)
+
+    def get_many(self, digests: list[str]) -> dict[str, bytes]:
+        """Many blobs' bytes by digest, each verified."""
+        return {d: self.get_bytes(d) for d in digests}
 
     def path_of(self, digest: str) -> str:
         """Where a digest's bytes live inside the store."""

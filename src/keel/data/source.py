@@ -29,11 +29,13 @@ from blake3 import blake3
 
 from keel.blobs import BlobStore
 from keel.blobs.digest import hash_file
-from keel.blobs.pack import pack_sum
+from keel.blobs.pack import PACKED_BELOW, pack_sum
 from keel.data.manifest import ManifestEntry
 from keel.data.scan import WORKERS
 from keel.errors import CorruptData, KeelError, NotFound
 
+# Small files of a version held in memory at once when fetched from a server.
+PREFETCH_BYTES = 256 * 1024 * 1024
 _HINT = ("restore the blob store from a backup, or pull the version again from a remote "
          "(`keel data pull`); nothing was written")
 
@@ -61,7 +63,8 @@ class Sources:
         ``prefer_loose``: digests to take from a loose file when there is one
         (to be linked), even if a pack holds them too."""
         if not self.blobs.local:
-            return  # read and verified one by one while writing (see fetch)
+            self._prefetch(entries)
+            return  # the rest are read and verified one by one while writing (see fetch)
         owners: dict[str, str] = {}
         for entry in entries:
             owners.setdefault(entry.digest, entry.path)
@@ -82,6 +85,25 @@ class Sources:
         for name, blobs in packed.items():
             self._map_pack(name, blobs, owners)
         self._check_loose(loose, owners)
+
+    def _prefetch(self, entries: list[ManifestEntry]) -> None:
+        """From a store that sends many blobs a request (a keel server's), fetch the
+        small files' blobs up front, verified, when they fit in PREFETCH_BYTES."""
+        if not self.blobs.batches:
+            return
+        owners: dict[str, str] = {}
+        size = 0
+        for entry in entries:
+            if entry.size < PACKED_BELOW and entry.digest not in owners:
+                owners[entry.digest] = entry.path
+                size += entry.size
+        if not owners or size > PREFETCH_BYTES:
+            return
+        try:
+            fetched = self.blobs.get_many(list(owners))
+        except KeelError:
+            return  # fetched one by one instead, so the error names the file
+        self._views.update((d, memoryview(data)) for d, data in fetched.items())
 
     def packed(self, digest: str) -> memoryview | None:
         """The verified bytes of a packed blob (a slice of its pack), or None."""

@@ -35,7 +35,9 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
+from keel.blobs import frames
 from keel.blobs.digest import CHUNK, is_digest
+from keel.blobs.pack import PACKED_BELOW
 from keel.errors import AlreadyExists, Conflict, CorruptData, InvalidInput, NotFound
 from keel.server.scope import Scope, Scoped
 from keel.server.store_checks import check_arguments
@@ -45,7 +47,8 @@ if TYPE_CHECKING:
     from keel.workspace import Workspace
 
 MAX_UPLOAD_BYTES = 2 * 1024**3
-MAX_DIGESTS = 100_000  # per /blobs/missing request
+MAX_DIGESTS = 100_000  # per /blobs/missing or /blobs/fetch request
+MAX_BATCH_BYTES = 256 * 1024**2  # per /blobs/pack request (clients send 8 MiB)
 
 # What each method needs: the least role, and how the request's project scopes it.
 #   run:        its run_id must be of the project
@@ -105,7 +108,7 @@ def role_needed(path: str, method: str) -> tuple[str, bool] | None:
         role, _ = POLICY.get(name, (VIEWER, "any"))  # an unknown method is a 404 anyway
         return role, name not in READS
     if path.startswith(BLOBS):
-        if method in ("GET", "HEAD") or path == BLOBS + "missing":
+        if method in ("GET", "HEAD") or path in (BLOBS + "missing", BLOBS + "fetch"):
             return VIEWER, False
         return EDITOR, True
     return None
@@ -280,6 +283,34 @@ def _add_blobs(api: APIRouter, ws: "Workspace") -> None:
         """Which of ``digests`` the server lacks (send those, skip the rest)."""
         return {"missing": [d for d in body.digests if not ws.blobs.exists(_digest(d))]}
 
+    @api.post("/blobs/pack", tags=["blobs"])
+    async def upload_many(request: Request) -> dict[str, int]:
+        """Store many small blobs sent as frames (``blobs/frames.py``): each is checked
+        against its digest, and nothing is stored unless all of them pass."""
+        received = [item async for item in frames.decode_stream(request.stream(),
+                                                                 MAX_BATCH_BYTES)]
+        stored = await run_in_threadpool(_store_many, ws, received)
+        return {"received": len(received), "stored": stored}
+
+    @api.post("/blobs/fetch", tags=["blobs"])
+    def download_many(body: Digests) -> Response:
+        """Many blobs as frames, each checked against its digest before it leaves."""
+        wanted = [_digest(d) for d in body.digests]
+        absent = [d for d in wanted if not ws.blobs.exists(d)]
+        if absent:
+            raise NotFound(f"{len(absent)} of the blobs asked for are not on the server, "
+                           f"such as {absent[0]}", hint="push them from a workspace that "
+                                                        "has them")
+
+        found, size = [], 0
+        for digest in wanted:  # all read and checked before the answer starts
+            data = _verified_bytes(ws, digest)
+            size += len(data)
+            if size > MAX_BATCH_BYTES:
+                raise frames.TooLarge(MAX_BATCH_BYTES)
+            found.append((digest, data))
+        return Response(b"".join(frames.encode(found)), media_type="application/octet-stream")
+
     @api.get("/blobs", tags=["blobs"])
     def listing() -> dict[str, list[str]]:
         """Every digest stored (what ``keel data pull`` compares with)."""
@@ -294,16 +325,7 @@ def _add_blobs(api: APIRouter, ws: "Workspace") -> None:
     @api.get("/blobs/{digest}", tags=["blobs"])
     def download(digest: str) -> Response:
         """The blob's bytes, verified against ``digest`` before they leave."""
-        try:
-            data = ws.blobs.get_bytes(_digest(digest))
-        except NotFound:  # the store's words name its folder: not for clients
-            raise NotFound(f"blob {digest} is not on the server",
-                           hint="push it from a workspace that has it") from None
-        except CorruptData:
-            raise CorruptData(f"blob {digest} is corrupted on the server (its bytes no "
-                              "longer match their digest)",
-                              hint="the server's administrator can restore it from a "
-                                   "remote or a backup") from None
+        data = _verified_bytes(ws, _digest(digest))
 
         def body() -> Iterator[bytes]:
             view = memoryview(data)
@@ -341,6 +363,43 @@ def _add_blobs(api: APIRouter, ws: "Workspace") -> None:
         finally:
             os.unlink(temp)
         return {"digest": digest, "stored": True, "size": size}
+
+
+def _verified_bytes(ws: "Workspace", digest: str) -> bytes:
+    try:
+        return ws.blobs.get_bytes(digest)
+    except NotFound:  # the store's words name its folder: not for clients
+        raise NotFound(f"blob {digest} is not on the server",
+                       hint="push it from a workspace that has it") from None
+    except CorruptData:
+        raise CorruptData(f"blob {digest} is corrupted on the server (its bytes no "
+                          "longer match their digest)",
+                          hint="the server's administrator can restore it from a "
+                               "remote or a backup") from None
+
+
+def _store_many(ws: "Workspace", items: list[tuple[str, bytes]]) -> int:
+    """Store checked blobs: into one pack on a local store (one fsync for all),
+    one by one elsewhere; returns how many were new."""
+    stored = 0
+    with ws.writing():
+        packs = ws.blobs.packs
+        if packs is None:
+            for digest, data in items:
+                if not ws.blobs.exists(digest):
+                    ws.blobs.put_bytes(data, digest)
+                    stored += 1
+            return stored
+        with ws.blobs.pack_writer() as pack:
+            for digest, data in items:
+                if ws.blobs.exists(digest):
+                    continue
+                if len(data) < PACKED_BELOW:  # as a local `data add` packs them
+                    pack.add(data, digest)
+                else:
+                    ws.blobs.put_bytes(data, digest)
+                stored += 1
+    return stored
 
 
 def _store_file(ws: "Workspace", path: str, digest: str) -> None:
