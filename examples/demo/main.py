@@ -15,7 +15,10 @@ lineage; then continuous training (``examples/demo/monitoring.py``): drifted
 traffic from a recalibrated sensor, drift found and alerted, the HTML report,
 a retrain on the newest data version (``examples/demo/retrain.py``) gated,
 canaried and promoted by ``keel automate run``, and the new champion's
-lineage naming the trigger. The workspace (build/demo) is kept: a second ``make demo`` reuses
+lineage naming the trigger; then the team server (``examples/demo/team.py``):
+the workspace behind ``keel server``, a teammate's workspace logging into it
+with ``KEEL_STORE=http://...``, and a viewer's token refused a write. The
+workspace (build/demo) is kept: a second ``make demo`` reuses
 every pipeline step from the cache and says so.
 """
 
@@ -258,7 +261,11 @@ def main() -> None:
     from monitoring import monitor_and_retrain
 
     monitoring_commands = monitor_and_retrain(WORKSPACE)
-    where_to_look(runs, launched_from, serving_commands + monitoring_commands)
+    console.rule("[bold]shared: the team server and a teammate's workspace")
+    from team import share
+
+    team_commands = share(WORKSPACE)
+    where_to_look(runs, launched_from, serving_commands + monitoring_commands + team_commands)
     console.rule(f"done in {time.perf_counter() - started:.1f}s")
 
 
