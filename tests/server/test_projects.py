@@ -150,9 +150,17 @@ def test_the_web_ui_shows_a_project_its_own_pages_only(server: Server,
     assert churn.get(f"/runs/{run.id}/artifacts/notes.txt").status_code == 404
     assert churn.get(f"/experiments/{run.experiment_id}").status_code == 404
     assert churn.get(f"/compare?runs={run.id}").status_code == 404
-    for page in ("/datasets", "/datasets/customers", "/models", "/deployments",
-                 "/monitoring"):
+    for page in ("/deployments", "/monitoring"):
         assert default.get(page).status_code in (200, 404), page
         answer = churn.get(page)
         assert answer.status_code == 404 and "customers" not in answer.text, page
+    # Another project's dataset page reads as a missing one's, word for word.
+    hidden, missing = churn.get("/datasets/customers"), churn.get("/datasets/never-made")
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.text.replace("customers", "X") == missing.text.replace("never-made", "X")
+    # The dataset and model lists show a project its own (none yet, for churn).
+    for page in ("/datasets", "/models"):
+        answer = churn.get(page)
+        assert answer.status_code == 200 and "customers" not in answer.text, page
+    assert "customers" in default.get("/datasets").text
     assert default.get("/datasets/customers").status_code == 200

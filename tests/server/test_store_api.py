@@ -15,7 +15,7 @@ from blake3 import blake3
 
 import keel
 import keel.data
-from keel.errors import Forbidden, InvalidInput, NotFound
+from keel.errors import AlreadyExists, Forbidden, InvalidInput, NotFound
 from keel.server import store_api, tokens
 from keel.store.http_store import HttpStore
 from keel.workspace import init_workspace
@@ -107,8 +107,9 @@ def test_another_projects_runs_answer_as_missing_ones(server: Server) -> None:
             call()
     assert theirs.list_experiments() == []
     assert theirs.search_runs(None) == []
+    assert theirs.list_datasets() == []
     with pytest.raises(NotFound, match="project 'churn' has no"):
-        theirs.list_datasets()
+        theirs.list_deployments()
     own = theirs.create_experiment("churn-exp")
     assert own.project == "churn" and [e.name for e in theirs.list_experiments()] == \
         ["churn-exp"]
@@ -255,3 +256,44 @@ def test_a_data_add_through_a_server_packs_small_files_there(
     out = run_keel("data", "checkout", "many@1", str(tmp_path / "copy"), env=env)
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "copy" / "f7.txt").read_text() == "row 7\n"
+
+
+def test_datasets_and_models_belong_to_the_project_that_made_them(
+        server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    laptop = init_workspace(tmp_path / "laptop")
+    monkeypatch.chdir(laptop)
+    (laptop / "d").mkdir()
+    (laptop / "d" / "a.csv").write_text("x\n1\n")
+    churn_secret = tokens.create(server.ws, "admin", project="churn").secret
+    default_env = {"KEEL_STORE": server.url, "KEEL_TOKEN": server.secrets["editor"]}
+    churn_env = {**default_env, "KEEL_TOKEN": churn_secret}
+    assert run_keel("data", "add", "d", "--name", "raw", env=default_env).returncode == 0
+    # churn cannot add to, read or list the default project's dataset...
+    taken = run_keel("data", "add", "d", "--name", "raw", env=churn_env)
+    assert taken.returncode != 0 and "taken by another project" in taken.stderr
+    hidden = run_keel("data", "log", "raw", env=churn_env)
+    missing = run_keel("data", "log", "never-made", env=churn_env)
+    assert hidden.returncode == missing.returncode != 0
+    assert hidden.stderr.replace("raw", "X") == missing.stderr.replace("never-made", "X")
+    # ...and makes its own, which the default project does not see.
+    assert run_keel("data", "add", "d", "--name", "churn-data", env=churn_env).returncode == 0
+    churn_list = run_keel("data", "list", env=churn_env).stdout
+    default_list = run_keel("data", "list", env=default_env).stdout
+    assert "churn-data" in churn_list and "raw" not in churn_list
+    assert "raw" in default_list and "churn-data" not in default_list
+    assert server.ws.store.name_project("dataset", "churn-data") == "churn"
+    # Registered models likewise.
+    theirs, mine = client(server.url, churn_secret), store(server)
+    digest = blake3(b"package").hexdigest()
+    theirs.create_model_version("churn-model", digest, "s", None, "me")
+    assert [m.name for m in theirs.list_registered_models()] == ["churn-model"]
+    assert mine.list_registered_models() == []
+    with pytest.raises(NotFound) as other:
+        mine.get_registered_model("churn-model")
+    with pytest.raises(NotFound) as absent:
+        mine.get_registered_model("no-such-model")
+    assert other.value.message.replace("churn-model", "X") == \
+        absent.value.message.replace("no-such-model", "X")
+    with pytest.raises(AlreadyExists, match="taken by another project"):
+        mine.create_model_version("churn-model", digest, "s", None, "me")
+    assert [v.version for v in server.ws.store.list_model_versions("churn-model")] == [1]

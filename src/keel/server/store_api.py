@@ -6,9 +6,9 @@ as a JSON object; its request model is built from the method's signature in
 the store protocol (``store/wire.py``), so the OpenAPI spec documents every
 field and a wrong type is refused naming it. The table below says what role
 each method needs and how the token's project scopes it: runs and
-experiments answer within the project (another project's ids are missing
-ones, word for word), while datasets, models, deployments, monitoring and
-the step cache belong to the default project (see scope.py).
+experiments, datasets and registered models answer within the project
+(another project's are missing ones, word for word; see owned.py), while
+deployments, monitoring and the step cache belong to the default project.
 
 Blobs travel through the server: ``PUT /api/v1/blobs/<digest>`` streams the
 bytes to a temporary file while hashing them and stores them only if they
@@ -39,6 +39,7 @@ from keel.blobs import frames
 from keel.blobs.digest import CHUNK, is_digest
 from keel.blobs.pack import PACKED_BELOW
 from keel.errors import AlreadyExists, Conflict, CorruptData, InvalidInput, NotFound
+from keel.server.owned import owned_call
 from keel.server.scope import Scope, Scoped
 from keel.server.store_checks import check_arguments
 from keel.store import wire
@@ -54,6 +55,7 @@ MAX_BATCH_BYTES = 256 * 1024**2  # per /blobs/pack request (clients send 8 MiB)
 #   run:        its run_id must be of the project
 #   experiment: its experiment (id or name) must be of the project
 #   project:    answered within the project (the handler below says how)
+#   owned:      a dataset's or registered model's: the project's own only (owned.py)
 #   default:    the default project's things; other projects' tokens get a 404
 #   any:        nothing of a project's (a spool's offset is keyed by the client's spool)
 VIEWER, EDITOR, VALIDATOR, ADMIN = "viewer", "editor", "validator", "admin"
@@ -78,18 +80,20 @@ POLICY: dict[str, tuple[str, str]] = {
     "add_artifact": (EDITOR, "run"),
     "list_artifacts": (VIEWER, "run"),
     "search_runs": (VIEWER, "project"),
-    **{m: (VIEWER, "default") for m in wire.DATASETS + wire.REGISTRY + wire.STEPS
-       + wire.DEPLOYMENTS + wire.MONITORING},
-    **{m: (EDITOR, "default") for m in (
+    **{m: (VIEWER, "owned") for m in wire.DATASETS + wire.REGISTRY},
+    **{m: (VIEWER, "default") for m in wire.STEPS + wire.DEPLOYMENTS + wire.MONITORING},
+    **{m: (EDITOR, "owned") for m in (
         "add_dataset_version", "set_dataset_version_lifecycle", "link_run_dataset",
         "create_model_version", "set_model_version_lifecycle", "set_model_tag",
-        "set_model_description", "record_step", "add_deployment_stats",
+        "set_model_description")},
+    **{m: (EDITOR, "default") for m in (
+        "record_step", "add_deployment_stats",
         "compact_deployment_stats", "add_inference_segment", "add_feedback",
         "add_monitor_record", "add_alert", "add_automation_action")},
-    "record_model_event": (VALIDATOR, "default"),
+    "record_model_event": (VALIDATOR, "owned"),
     # Moving an alias is a promotion (the UI's promote button is admin's too).
-    "set_model_alias": (ADMIN, "default"),
-    "remove_model_alias": (ADMIN, "default"),
+    "set_model_alias": (ADMIN, "owned"),
+    "remove_model_alias": (ADMIN, "owned"),
     "create_deployment": (ADMIN, "default"),
     "update_deployment": (ADMIN, "default"),
     **{m: (ADMIN, "default") for m in wire.TOKENS},
@@ -228,6 +232,8 @@ def _scoped_call(store: Any, scope: Scope, runs: RunIndex, method: str, scoping:
         scope.experiment(kwargs[key])
     elif scoping == "project":
         return _in_project(store, scope, runs, method, kwargs)
+    elif scoping == "owned":
+        return owned_call(store, scope, runs.check, method, kwargs)
     return getattr(store, method)(**kwargs)
 
 

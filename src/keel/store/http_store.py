@@ -87,6 +87,12 @@ class HttpStore:
     def audit_write(self, *_: Any, **__: Any) -> None:
         raise self._elsewhere("writing the audit", "the server audits every write itself")
 
+    def _server_only(self, *_: Any, **__: Any) -> Any:
+        raise self._elsewhere("deciding which project owns a name",
+                              "the server does it from the token's project")
+
+    name_project = claim_name = claimed_names = version_dataset = _server_only
+
     def _mlflow_only(self, *_: Any, **__: Any) -> Any:
         raise self._elsewhere("MLflow's logged and registered models",
                               "MLflow clients reach them at /api/2.0/mlflow/")

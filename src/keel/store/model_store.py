@@ -58,9 +58,7 @@ class ModelStoreMixin(SqlBase):
                                 .where(t.registered_models.c.name == name)).scalar()
         if model_id is None:
             if not create:
-                raise NotFound(f"no registered model {name!r}",
-                               hint="see them with `keel model list`; register one with "
-                                    f"`keel model register runs:/<run id>/model --name {name}`")
+                raise missing_model(name)
             stmt = self._insert(t.registered_models).values(
                 name=name, description="", created_at=now_ms()).on_conflict_do_nothing()
             conn.execute(stmt)
@@ -252,3 +250,11 @@ class ModelStoreMixin(SqlBase):
             model_id=model_id, action=action, version=version, alias=alias,
             from_version=from_version, to_version=to_version, user=user, time=now_ms(),
             reason=reason, evidence=json.dumps(evidence or {}, default=str)))
+
+
+def missing_model(name: str) -> NotFound:
+    """What asking for a registered model that does not exist gets (and, on the team
+    server, one of another project, word for word)."""
+    return NotFound(f"no registered model {name!r}",
+                    hint="see them with `keel model list`; register one with "
+                         f"`keel model register runs:/<run id>/model --name {name}`")

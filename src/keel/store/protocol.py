@@ -244,8 +244,18 @@ class MlflowRegistryStore(Protocol):
     def delete_mlflow_alias(self, name: str, alias: str) -> None: ...
 
 
+class ProjectNameStore(Protocol):
+    """Which project owns a dataset or registered model name (the team server's)."""
+
+    def name_project(self, kind: str, name: str) -> str: ...
+    def claim_name(self, kind: str, name: str, project: str) -> str: ...
+    def claimed_names(self, kind: str) -> dict[str, str]: ...
+    def version_dataset(self, version_id: int) -> str | None: ...
+
+
 class Store(RunStore, DatasetStore, RegistryStore, RetentionStore, StepStore, DeploymentStore,
-            MonitorStore, TokenStore, LoggedModelStore, MlflowRegistryStore, Protocol):
+            MonitorStore, TokenStore, LoggedModelStore, MlflowRegistryStore, ProjectNameStore,
+            Protocol):
     """Every metadata operation, plus where the store is and which one it is."""
 
     @property

@@ -55,14 +55,20 @@ def step_record(row: Row) -> StepRecord:
                       components=json.loads(row["components"]), created_at=row["created_at"])
 
 
+def missing_dataset(name: str) -> NotFound:
+    """What asking for a dataset that does not exist gets (and, on the team server,
+    one of another project, word for word)."""
+    return NotFound(f"no dataset {name!r}",
+                    hint=f"create it with `keel data add PATH --name {name}`; "
+                         "see all with `keel data list`")
+
+
 def dataset_versions(found: list[DatasetVersion], name: str,
                      include_deleted: bool) -> list[DatasetVersion]:
     """Every version of dataset ``name`` (``found``, oldest first), the deleted ones
     only if asked; NotFound when the dataset does not exist."""
     if not found:
-        raise NotFound(f"no dataset {name!r}",
-                       hint=f"create it with `keel data add PATH --name {name}`; "
-                            "see all with `keel data list`")
+        raise missing_dataset(name)
     return found if include_deleted else [v for v in found if v.lifecycle == ACTIVE]
 
 

@@ -162,6 +162,17 @@ mlflow_model_aliases = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
 )
 
+# The project of a dataset or registered model ("dataset" / "model" kinds) made
+# by another project's token on the team server; a name without a row is the
+# default project's (the CLI and the Python API work there).
+project_names = sa.Table(
+    "project_names", metadata,
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("project", sa.String(128), nullable=False),
+    sa.Index("ix_project_names_project", "kind", "project"),
+)
+
 # How far each spool file has been copied into the store. Updated in the same
 # transaction as the rows it covers, so a replay never loses or doubles a point.
 spool_offsets = sa.Table(

@@ -35,6 +35,7 @@ from keel.store.logged_model_store import LoggedModelStoreMixin
 from keel.store.mlflow_registry_store import MlflowRegistryStoreMixin
 from keel.store.model_store import ModelStoreMixin
 from keel.store.monitor_store import MonitorStoreMixin
+from keel.store.project_name_store import ProjectNameStoreMixin
 from keel.store.retention import RetentionMixin
 from keel.store.search import apply_order, compile_filter
 from keel.store.step_store import StepStoreMixin
@@ -53,7 +54,7 @@ def _nan_to_null(value: float) -> float | None:
 
 class SqlStore(DatasetStoreMixin, ModelStoreMixin, RetentionMixin, StepStoreMixin,
                DeploymentStoreMixin, MonitorStoreMixin, TokenStoreMixin,
-               LoggedModelStoreMixin, MlflowRegistryStoreMixin):
+               LoggedModelStoreMixin, MlflowRegistryStoreMixin, ProjectNameStoreMixin):
     """Metadata in a relational database; see :class:`keel.store.Store`."""
 
     def __init__(self, url: str, lock_dir: Path | None = None,

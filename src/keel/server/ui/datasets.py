@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from keel.errors import InvalidInput, NotFound
-from keel.server.scope import Scoped, default_only
+from keel.server.owned import DATASET, check_name, visible
+from keel.server.scope import Scope, Scoped
 from keel.server.ui import charts
 from keel.server.ui.page import PageRoute, render
 
@@ -25,18 +26,20 @@ MAX_CHARTS = 60
 
 def router(ws: Workspace, scoped: Scoped) -> APIRouter:
     """``/datasets`` and ``/datasets/{name}`` (``?version=N`` for a version's profile)."""
-    api = APIRouter(route_class=PageRoute,
-                    dependencies=[Depends(default_only(scoped, "datasets"))])
+    api = APIRouter(route_class=PageRoute)
+    within = Depends(scoped)
 
     @api.get("/datasets", response_model=None)
-    def datasets(request: Request) -> Response:
+    def datasets(request: Request, scope: Scope = within) -> Response:
         return render(request, "datasets.html.j2", title="Datasets",
-                      latest=ws.store.list_datasets())
+                      latest=visible(ws.store, scope, DATASET, ws.store.list_datasets()))
 
     @api.get("/datasets/{name}", response_model=None)
-    def dataset(request: Request, name: str, version: str = "") -> Response:
+    def dataset(request: Request, name: str, version: str = "", scope: Scope = within
+                ) -> Response:
         import keel.data
 
+        check_name(ws.store, scope, DATASET, name)
         versions = ws.store.list_dataset_versions(name)
         if not versions:
             raise NotFound(f"no dataset named {name!r}", hint="the datasets page lists them")

@@ -17,7 +17,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from keel.errors import Forbidden, GateFailed, InvalidInput, KeelError, NotFound
-from keel.server.scope import Scoped, default_only
+from keel.server.owned import MODEL, check_name, visible
+from keel.server.scope import Scope, Scoped
 from keel.server.ui.login import read_form
 from keel.server.ui.page import HEADERS, PageRoute, error_page, has_role, render, token_of
 
@@ -30,22 +31,25 @@ PROMOTER = "admin"
 
 def router(ws: Workspace, auth: bool, scoped: Scoped) -> APIRouter:
     """``/models``, ``/models/{name}`` and ``POST /ui/models/{name}/promote``."""
-    api = APIRouter(route_class=PageRoute,
-                    dependencies=[Depends(default_only(scoped, "models"))])
+    api = APIRouter(route_class=PageRoute)
+    within = Depends(scoped)
 
     @api.get("/models", response_model=None)
-    def models(request: Request) -> Response:
-        return render(request, "models.html.j2", title="Models",
-                      models=ws.store.list_registered_models())
+    def models(request: Request, scope: Scope = within) -> Response:
+        return render(request, "models.html.j2", title="Models", models=visible(
+            ws.store, scope, MODEL, ws.store.list_registered_models()))
 
     @api.get("/models/{name}", response_model=None)
-    def model(request: Request, name: str, version: str = "", promoted: str = "") -> Response:
+    def model(request: Request, name: str, version: str = "", promoted: str = "",
+              scope: Scope = within) -> Response:
+        check_name(ws.store, scope, MODEL, name)
         return _model_page(request, ws, auth, name, version, notice=promoted)
 
     @api.post("/ui/models/{name}/promote", response_model=None)
-    async def promote(request: Request, name: str) -> Response:
+    async def promote(request: Request, name: str, scope: Scope = within) -> Response:
         from starlette.concurrency import run_in_threadpool
 
+        await run_in_threadpool(check_name, ws.store, scope, MODEL, name)
         if not has_role(request, auth, PROMOTER):
             token = token_of(request)
             role = token.role if token else "no"
