@@ -150,7 +150,7 @@ def test_the_web_ui_shows_a_project_its_own_pages_only(server: Server,
     assert churn.get(f"/runs/{run.id}/artifacts/notes.txt").status_code == 404
     assert churn.get(f"/experiments/{run.experiment_id}").status_code == 404
     assert churn.get(f"/compare?runs={run.id}").status_code == 404
-    for page in ("/deployments", "/monitoring"):
+    for page in ("/monitoring",):
         assert default.get(page).status_code in (200, 404), page
         answer = churn.get(page)
         assert answer.status_code == 404 and "customers" not in answer.text, page
@@ -158,8 +158,8 @@ def test_the_web_ui_shows_a_project_its_own_pages_only(server: Server,
     hidden, missing = churn.get("/datasets/customers"), churn.get("/datasets/never-made")
     assert hidden.status_code == missing.status_code == 404
     assert hidden.text.replace("customers", "X") == missing.text.replace("never-made", "X")
-    # The dataset and model lists show a project its own (none yet, for churn).
-    for page in ("/datasets", "/models"):
+    # The dataset, model and deployment lists show a project its own (none, for churn).
+    for page in ("/datasets", "/models", "/deployments"):
         answer = churn.get(page)
         assert answer.status_code == 200 and "customers" not in answer.text, page
     assert "customers" in default.get("/datasets").text

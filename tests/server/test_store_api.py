@@ -108,8 +108,9 @@ def test_another_projects_runs_answer_as_missing_ones(server: Server) -> None:
     assert theirs.list_experiments() == []
     assert theirs.search_runs(None) == []
     assert theirs.list_datasets() == []
+    assert theirs.list_deployments() == []
     with pytest.raises(NotFound, match="project 'churn' has no"):
-        theirs.list_deployments()
+        theirs.list_monitor_records()
     own = theirs.create_experiment("churn-exp")
     assert own.project == "churn" and [e.name for e in theirs.list_experiments()] == \
         ["churn-exp"]
@@ -297,3 +298,29 @@ def test_datasets_and_models_belong_to_the_project_that_made_them(
     with pytest.raises(AlreadyExists, match="taken by another project"):
         mine.create_model_version("churn-model", digest, "s", None, "me")
     assert [v.version for v in server.ws.store.list_model_versions("churn-model")] == [1]
+
+
+def test_deployments_belong_to_the_project_that_made_them(server: Server) -> None:
+    from keel.entities import VersionStats
+
+    churn = client(server.url, tokens.create(server.ws, "admin", project="churn").secret)
+    mine = client(server.url, server.secrets["admin"])
+    server.ws.store.create_deployment("prod", {"routes": ["a"]}, "ann")  # the default's
+    churn.create_deployment("churn-prod", {"routes": ["b"]}, "bo")
+    assert [d.name for d in churn.list_deployments()] == ["churn-prod"]
+    assert [d.name for d in mine.list_deployments()] == ["prod"]
+    for call in (lambda s, n: s.get_deployment(n), lambda s, n: s.deployment_history(n),
+                 lambda s, n: s.deployment_stats(n, 0)):
+        with pytest.raises(NotFound) as hidden:
+            call(churn, "prod")
+        with pytest.raises(NotFound) as absent:
+            call(churn, "never-made")
+        assert hidden.value.message.replace("prod", "X") == \
+            absent.value.message.replace("never-made", "X")
+    with pytest.raises(NotFound):
+        churn.add_deployment_stats("prod", "w1", [VersionStats(
+            version="a", role="stable", requests=1, errors=0,
+            latency=[0] * 9, predictions={})])
+    with pytest.raises(AlreadyExists, match="taken by another project"):
+        churn.create_deployment("prod", {"routes": ["c"]}, "bo")
+    assert server.ws.store.get_deployment("prod").spec == {"routes": ["a"]}

@@ -1,5 +1,5 @@
-"""Datasets and registered models as one project's token sees them through
-``/api/v1``: its project's only.
+"""Datasets, registered models and deployments as one project's token sees them
+through ``/api/v1`` and the UI: its project's only.
 
 A name belongs to the project whose token created it (``project_names``);
 names made by the CLI or the Python API, which work in the default project,
@@ -18,13 +18,19 @@ from keel.entities import DEFAULT_PROJECT
 from keel.errors import AlreadyExists, NotFound
 from keel.server.scope import Scope
 from keel.store import wire
+from keel.store.deployment_store import missing_deployment
 from keel.store.model_store import missing_model
 from keel.store.records import missing_dataset
 
-DATASET, MODEL = "dataset", "model"
-KIND = {**dict.fromkeys(wire.DATASETS, DATASET), **dict.fromkeys(wire.REGISTRY, MODEL)}
-MISSING: dict[str, Callable[[str], NotFound]] = {DATASET: missing_dataset, MODEL: missing_model}
-CREATES = {"add_dataset_version": DATASET, "create_model_version": MODEL}
+DATASET, MODEL, DEPLOYMENT = "dataset", "model", "deployment"
+# Feedback stays the default project's: it is keyed by request ids, not names.
+DEPLOYMENT_METHODS = tuple(m for m in wire.DEPLOYMENTS if "feedback" not in m)
+KIND = {**dict.fromkeys(wire.DATASETS, DATASET), **dict.fromkeys(wire.REGISTRY, MODEL),
+        **dict.fromkeys(DEPLOYMENT_METHODS, DEPLOYMENT)}
+MISSING: dict[str, Callable[[str], NotFound]] = {
+    DATASET: missing_dataset, MODEL: missing_model, DEPLOYMENT: missing_deployment}
+CREATES = {"add_dataset_version": DATASET, "create_model_version": MODEL,
+           "create_deployment": DEPLOYMENT}
 RunCheck = Callable[[Scope, str], None]
 
 
@@ -34,10 +40,11 @@ def owned_call(store: Any, scope: Scope, check_run: RunCheck, method: str,
     kind = KIND[method]
     if kwargs.get("run_id") is not None:
         check_run(scope, kwargs["run_id"])
+    name = kwargs.get("name", kwargs.get("deployment"))
     if method in CREATES:
-        _claim(store, scope, kind, kwargs["name"])
-    elif "name" in kwargs:
-        _check(store, scope, kind, kwargs["name"])
+        _claim(store, scope, kind, str(name))
+    elif name is not None:
+        _check(store, scope, kind, name)
     elif "version_id" in kwargs:
         name = store.version_dataset(kwargs["version_id"])
         if name is None or _owner(store, kind, name) != scope.project:
@@ -61,6 +68,8 @@ def visible(store: Any, scope: Scope, kind: str, items: list[Any]) -> list[Any]:
 
 def _name_of(item: Any) -> str:
     found = item[0] if isinstance(item, tuple) else item
+    if isinstance(found, str):  # an inference segment's (deployment, digest, rows)
+        return found
     return str(getattr(found, "dataset", None) or found.name)
 
 
@@ -77,8 +86,10 @@ def _exists(store: Any, kind: str, name: str) -> bool:
     try:
         if kind == DATASET:
             store.list_dataset_versions(name, include_deleted=True)
-        else:
+        elif kind == MODEL:
             store.get_registered_model(name)
+        else:
+            store.get_deployment(name)
     except NotFound:
         return False
     return True
@@ -101,7 +112,7 @@ def _visible(store: Any, scope: Scope, check_run: RunCheck, method: str, result:
              ) -> Any:
     """Lists that span names or runs, cut to what the project may see."""
     if method in ("list_datasets", "list_registered_models", "datasets_of_run",
-                  "model_versions_of_run"):
+                  "model_versions_of_run", "list_deployments", "inference_segments"):
         return visible(store, scope, KIND[method], result)
     if method == "runs_of_dataset_version":
         return [pair for pair in result if _run_visible(scope, check_run, pair[0])]

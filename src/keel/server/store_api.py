@@ -6,9 +6,9 @@ as a JSON object; its request model is built from the method's signature in
 the store protocol (``store/wire.py``), so the OpenAPI spec documents every
 field and a wrong type is refused naming it. The table below says what role
 each method needs and how the token's project scopes it: runs and
-experiments, datasets and registered models answer within the project
-(another project's are missing ones, word for word; see owned.py), while
-deployments, monitoring and the step cache belong to the default project.
+experiments, datasets, registered models and deployments answer within the
+project (another project's are missing ones, word for word; see owned.py),
+while monitoring, feedback and the step cache belong to the default project.
 
 Blobs travel through the server: ``PUT /api/v1/blobs/<digest>`` streams the
 bytes to a temporary file while hashing them and stores them only if they
@@ -39,7 +39,7 @@ from keel.blobs import frames
 from keel.blobs.digest import CHUNK, is_digest
 from keel.blobs.pack import PACKED_BELOW
 from keel.errors import AlreadyExists, Conflict, CorruptData, InvalidInput, NotFound
-from keel.server.owned import owned_call
+from keel.server.owned import DEPLOYMENT_METHODS, owned_call
 from keel.server.scope import Scope, Scoped
 from keel.server.store_checks import check_arguments
 from keel.store import wire
@@ -81,21 +81,24 @@ POLICY: dict[str, tuple[str, str]] = {
     "list_artifacts": (VIEWER, "run"),
     "search_runs": (VIEWER, "project"),
     **{m: (VIEWER, "owned") for m in wire.DATASETS + wire.REGISTRY},
-    **{m: (VIEWER, "default") for m in wire.STEPS + wire.DEPLOYMENTS + wire.MONITORING},
+    **{m: (VIEWER, "owned") for m in DEPLOYMENT_METHODS},
+    **{m: (VIEWER, "default") for m in wire.STEPS + wire.MONITORING
+       + ("add_feedback", "feedback_for")},
     **{m: (EDITOR, "owned") for m in (
         "add_dataset_version", "set_dataset_version_lifecycle", "link_run_dataset",
         "create_model_version", "set_model_version_lifecycle", "set_model_tag",
         "set_model_description")},
+    **{m: (EDITOR, "owned") for m in (
+        "add_deployment_stats", "compact_deployment_stats", "add_inference_segment")},
     **{m: (EDITOR, "default") for m in (
-        "record_step", "add_deployment_stats",
-        "compact_deployment_stats", "add_inference_segment", "add_feedback",
-        "add_monitor_record", "add_alert", "add_automation_action")},
+        "record_step", "add_feedback", "add_monitor_record", "add_alert",
+        "add_automation_action")},
     "record_model_event": (VALIDATOR, "owned"),
     # Moving an alias is a promotion (the UI's promote button is admin's too).
     "set_model_alias": (ADMIN, "owned"),
     "remove_model_alias": (ADMIN, "owned"),
-    "create_deployment": (ADMIN, "default"),
-    "update_deployment": (ADMIN, "default"),
+    "create_deployment": (ADMIN, "owned"),
+    "update_deployment": (ADMIN, "owned"),
     **{m: (ADMIN, "default") for m in wire.TOKENS},
 }
 # Calls that change nothing: audited as reads.

@@ -48,8 +48,7 @@ class DeploymentStoreMixin(SqlBase):
             row = conn.execute(sa.select(t.deployments)
                                .where(t.deployments.c.name == name)).first()
         if row is None:
-            raise NotFound(f"no deployment {name!r}",
-                           hint=f"create it with `keel deploy create {name} --model NAME@ALIAS`")
+            raise missing_deployment(name)
         return Deployment(row.name, json.loads(row.spec), row.revision, row.created_at,
                           row.updated_at)
 
@@ -59,7 +58,7 @@ class DeploymentStoreMixin(SqlBase):
             value = conn.execute(sa.select(t.deployments.c.revision)
                                  .where(t.deployments.c.name == name)).scalar()
         if value is None:
-            raise NotFound(f"no deployment {name!r}")
+            raise missing_deployment(name)
         return int(value)
 
     def list_deployments(self) -> list[Deployment]:
@@ -238,3 +237,10 @@ def _add(summed: dict[Any, VersionStats], key: Any, row: Any) -> None:
         counts[value] = counts.get(value, 0) + count
     summed[key] = VersionStats(row.version, row.role, old.requests + row.requests,
                                old.errors + row.errors, merged, counts)
+
+
+def missing_deployment(name: str) -> NotFound:
+    """What asking for a deployment that does not exist gets (and, on the team
+    server, one of another project, word for word)."""
+    return NotFound(f"no deployment {name!r}",
+                    hint=f"create it with `keel deploy create {name} --model NAME@ALIAS`")

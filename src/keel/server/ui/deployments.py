@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from keel.clock import now_ms
-from keel.server.scope import Scoped, default_only
+from keel.server.owned import DEPLOYMENT, check_name, visible
+from keel.server.scope import Scope, Scoped
 from keel.server.ui import charts
 from keel.server.ui.page import PageRoute, render
 
@@ -27,21 +28,23 @@ WINDOWS = 12
 
 def router(ws: Workspace, scoped: Scoped) -> APIRouter:
     """``/deployments`` and ``/deployments/{name}``."""
-    api = APIRouter(route_class=PageRoute,
-                    dependencies=[Depends(default_only(scoped, "deployments"))])
+    api = APIRouter(route_class=PageRoute)
+    within = Depends(scoped)
 
     @api.get("/deployments", response_model=None)
-    def deployments(request: Request) -> Response:
+    def deployments(request: Request, scope: Scope = within) -> Response:
         from keel.serving.spec import DeploymentSpec
 
-        rows = [(d, DeploymentSpec.from_dict(d.spec)) for d in ws.store.list_deployments()]
+        rows = [(d, DeploymentSpec.from_dict(d.spec))
+                for d in visible(ws.store, scope, DEPLOYMENT, ws.store.list_deployments())]
         return render(request, "deployments.html.j2", title="Deployments", rows=rows)
 
     @api.get("/deployments/{name}", response_model=None)
-    def deployment(request: Request, name: str) -> Response:
+    def deployment(request: Request, name: str, scope: Scope = within) -> Response:
         from keel.serving import rollout
         from keel.serving.stats import summarise
 
+        check_name(ws.store, scope, DEPLOYMENT, name)
         found, spec = rollout.get(name, ws)
         since = spec.canary_since or found.updated_at
         live = [summarise(s) for s in rollout.live_figures(name, ws, since)]
