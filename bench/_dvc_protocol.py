@@ -18,6 +18,19 @@ by a rename into ``TRASH`` beside it, not by deleting it: on the benchmark VM
 when it allocates new ones, and creating 20,000 files right after deleting
 20,000 took 6-7.5 s instead of 0.2-0.6 s, for any tool. That would time the
 filesystem, not the tools. The trash is deleted at the very end.
+
+Each checkout starts after an untimed ``sync``: otherwise the write-back of
+the 80 MB the previous repetition left in the page cache runs during the
+next one and slows its file creation (0.7 s, 1.1 s, 2.4 s for three
+back-to-back keel checkouts on the VM). The CLI checkouts of the two tools
+take turns (``alternating_checkouts``), so that a disk that slows down over
+the minutes weighs on both alike.
+
+``creation_floor`` times what any checkout must do at least: create the same
+files from bytes already in memory with bare ``os.open``/``os.write``/
+``os.close`` from one Python process. It moves with the VM's disk from hour
+to hour (0.2-1.6 s for 20,000 files on the same day), which is why the
+report prints it beside the checkouts.
 """
 
 from __future__ import annotations
@@ -82,20 +95,59 @@ def _median_checkout(work: Path, checkout: Callable[[], object], reps: int,
                      expected: dict[str, int], victim: bytes) -> float:
     """Median time of ``reps`` checkouts, each after the working copy was moved away
     (untimed); each result is checked against the files that were added."""
-    trash = work.parent / f"{work.name}-{TRASH}"
-    trash.mkdir(exist_ok=True)
+    return alternating_checkouts({"tool": (work, checkout)}, reps, expected, victim)["tool"]
+
+
+def alternating_checkouts(tools: dict[str, tuple[Path, Callable[[], object]]], reps: int,
+                          expected: dict[str, int], victim: bytes) -> dict[str, float]:
+    """Median checkout time of each tool (its folder and checkout), the tools taking
+    turns repetition by repetition so that a disk slowing down or speeding up
+    over the minutes (see the module docstring) weighs on all of them alike.
+    ``expected``/``victim``: the added files' sizes and VICTIM's added bytes."""
+    times: dict[str, list[float]] = {tool: [] for tool in tools}
+    for rep in range(reps):
+        for tool, (work, checkout) in tools.items():
+            trash = work.parent / f"{work.name}-{TRASH}"
+            trash.mkdir(exist_ok=True)
+            os.rename(work / SMALL, trash / f"{SMALL}-{rep}")
+            os.sync()  # the last repetition's files go to disk now, not during this one
+            times[tool].append(timed(checkout))
+            if _snapshot(work / SMALL) != expected or (work / VICTIM).read_bytes() != victim:
+                raise RuntimeError(f"{tool}: checkout did not restore the files that were "
+                                   "added")
+    return {tool: statistics.median(spent) for tool, spent in times.items()}
+
+
+def expected_files(source: Path) -> tuple[dict[str, int], bytes]:
+    """What a checkout must restore: SMALL's file sizes under ``source`` and VICTIM's bytes
+    (taken before any status workload rewrites it)."""
+    return _snapshot(source / SMALL), (source / VICTIM).read_bytes()
+
+
+def creation_floor(work: Path, count: int, reps: int) -> float:
+    """Median time to create ``count`` files of FILE_BYTES under ``work`` (laid out as
+    SMALL is) with bare system calls, each repetition in a new folder after a sync."""
+    data = os.urandom(FILE_BYTES)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     times = []
     for rep in range(reps):
-        os.rename(work / SMALL, trash / f"{SMALL}-{rep}")
-        times.append(timed(checkout))
-        if _snapshot(work / SMALL) != expected or (work / VICTIM).read_bytes() != victim:
-            raise RuntimeError("checkout did not restore the files that were added")
+        root = work / f"floor-{rep}"
+        os.sync()
+        started = time.perf_counter()
+        for n in range(count):
+            folder = root / f"d{n // PER_FOLDER:03d}"
+            if n % PER_FOLDER == 0:
+                folder.mkdir(parents=True)
+            fd = os.open(folder / f"f{n % PER_FOLDER:03d}.bin", flags, 0o644)
+            os.write(fd, data)
+            os.close(fd)
+        times.append(time.perf_counter() - started)
     return statistics.median(times)
 
 
 def run(work: Path, add: Callable[[str, str], object], status: Status, reps: int,
-        reopen_status: Status | None = None, checkout: Callable[[], object] | None = None
-        ) -> dict[str, float]:
+        reopen_status: Status | None = None, checkout: Callable[[], object] | None = None,
+        add_big: bool = True) -> dict[str, float]:
     """Time the workloads in ``work`` (the tool's folder, already the cwd).
 
     Order: add the small files, the status workloads on them, checkout of the
@@ -103,12 +155,15 @@ def run(work: Path, add: Callable[[str, str], object], status: Status, reps: int
     covers exactly the small-file dataset for both tools (DVC's plain
     ``status`` and ``checkout`` cover every tracked output).
 
+    Without ``checkout`` (the caller times checkouts with ``alternating_checkouts``)
+    and without ``add_big`` (the caller adds BIG after that), only the small-file
+    add and the statuses are timed.
+
     Each touched/modified repetition touches or rewrites the file anew:
     both tools remember the new digest, so repeating status after a single
     change would time the no-change case from the second call on.
     """
-    expected = _snapshot(work / SMALL)
-    original = (work / VICTIM).read_bytes()
+    expected, original = expected_files(work)
     result = {"add_small": timed(lambda: add(SMALL, "d"))}
     result["status_clean"] = _median_status(status, reps, False, "status, nothing changed")
     if reopen_status is not None:
@@ -130,5 +185,6 @@ def run(work: Path, add: Callable[[str, str], object], status: Status, reps: int
                                                "status after a rewrite", rewrite)
     if checkout is not None:
         result["checkout"] = _median_checkout(work, checkout, fewer(reps), expected, original)
-    result["add_big"] = timed(lambda: add(BIG, "big"))
+    if add_big:
+        result["add_big"] = timed(lambda: add(BIG, "big"))
     return result

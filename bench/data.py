@@ -21,6 +21,9 @@ Every workload is timed two ways:
     ``keel data status d`` against ``dvc add data``, ``dvc status``),
     interpreter start-up and imports included: what a user waits for.
     Targets: add of the small files >= 5x, no-change status >= 5x, checkout >= 5x.
+    The CLI checkouts alternate between the tools, repetition by repetition,
+    each after an untimed sync, and the report prints the file-creation floor
+    (see _dvc_protocol.py): this VM's disk drifts over minutes.
 
 Adds are single runs (they are expensive, and a second add is a no-op);
 statuses are medians of ``--reps`` (touched/modified: of half as many).
@@ -146,23 +149,51 @@ def command(args: list[str], cwd: Path) -> str:
     return out.stdout
 
 
-def cli_run(tool: str, work: Path, reps: int) -> dict[str, float]:
-    """(a): the protocol with each step a whole CLI command, start-up included."""
+CliCommands = tuple[Callable[[str, str], object], list[str], list[str]]
+
+
+def cli_commands(tool: str, work: Path) -> CliCommands:
+    """(add, status command, checkout command) of a tool's CLI in ``work``, initialised."""
     if tool == "keel":
         command([str(KEEL_CLI), "init"], work)
         add: Callable[[str, str], object] = lambda path, name: command(  # noqa: E731
             [str(KEEL_CLI), "data", "add", path, "--name", name], work)
-        status_cmd = [str(KEEL_CLI), "data", "status", "d"]
-        checkout_cmd = [str(KEEL_CLI), "data", "checkout", "d"]
-    else:
-        dvc = str(dvc_python().parent / "dvc")
-        command([dvc, "init", "--no-scm"], work)
-        add = lambda path, _name: command([dvc, "add", path], work)  # noqa: E731
-        status_cmd = [dvc, "status"]
-        checkout_cmd = [dvc, "checkout"]
-    # Both print "... up to date ..." when nothing changed, and list the changes otherwise.
-    return protocol.run(work, add, lambda: "up to date" not in command(status_cmd, work), reps,
-                        checkout=lambda: command(checkout_cmd, work))
+        return add, [str(KEEL_CLI), "data", "status", "d"], \
+            [str(KEEL_CLI), "data", "checkout", "d"]
+    dvc = str(dvc_python().parent / "dvc")
+    command([dvc, "init", "--no-scm"], work)
+    add = lambda path, _name: command([dvc, "add", path], work)  # noqa: E731
+    # The big file is added after the checkouts: both commands cover the small files only.
+    return add, [dvc, "status"], [dvc, "checkout"]
+
+
+def cli_runs(source: Path, base: Path, reps: int, say: Callable[[str], None]
+             ) -> dict[str, dict[str, float]]:
+    """(a) for both tools: the protocol with each step a whole command, start-up
+    included; the checkouts alternate between the tools (see
+    ``protocol.alternating_checkouts``), then each adds the big file."""
+    results, commands, works = {}, {}, {}
+    for tool in ("keel", "dvc"):
+        say(f"{tool}_cli...")
+        work = works[tool] = base / f"{tool}_cli"
+        prepare(source, work)
+        started = time.perf_counter()
+        add, status_cmd, _checkout = commands[tool] = cli_commands(tool, work)
+        # Both print "... up to date ..." when nothing changed, and list the changes otherwise.
+        results[tool] = protocol.run(
+            work, add, lambda cmd=status_cmd, w=work: "up to date" not in command(cmd, w),
+            reps, add_big=False)
+        say(f"  done in {time.perf_counter() - started:.1f} s")
+    say("CLI checkouts, the tools taking turns...")
+    expected, victim = protocol.expected_files(source)
+    checkouts = protocol.alternating_checkouts(
+        {tool: (works[tool], lambda cmd=commands[tool][2], w=works[tool]: command(cmd, w))
+         for tool in works}, protocol.fewer(reps), expected, victim)
+    for tool in works:
+        results[tool]["checkout"] = checkouts[tool]
+        add = commands[tool][0]
+        results[tool]["add_big"] = protocol.timed(lambda a=add: a(protocol.BIG, "big"))
+    return {f"{tool}_cli": result for tool, result in results.items()}
 
 
 def start_up(reps: int) -> dict[str, float]:
@@ -258,6 +289,9 @@ def report(console: Console, args: argparse.Namespace, res: dict[str, Any]) -> N
     table.add_row(f"(a) CLI: start-up, python -c import (median of {args.reps})",
                   f"{boot['keel']:.3f}", f"{boot['dvc']:.3f}",
                   f"{boot['dvc'] / boot['keel']:.1f}x", "-", "-")
+    table.add_row(f"floor: create the {args.files:,} files with bare os calls, one process "
+                  f"(median of {protocol.fewer(args.reps)})", f"{res['floor']:.3f}", "-", "-",
+                  "-", "-")
     table.add_section()
     share = res["hash"]["keel_gibs"] / res["hash"]["floor_gibs"]
     table.add_row(f"hash {args.big_mib:,} MiB: keel hash_file GiB/s vs BLAKE3 in memory",
@@ -302,15 +336,16 @@ def main() -> None:
         # One fresh folder per tool and way of timing, kept until the end (see the
         # module docstring: deleting one would slow the next tool's file creation).
         for key, run in (("keel_op", lambda w: keel_operations(w, args.reps)),
-                         ("dvc_op", lambda w: dvc_operations(w, args.reps)),
-                         ("keel_cli", lambda w: cli_run("keel", w, args.reps)),
-                         ("dvc_cli", lambda w: cli_run("dvc", w, args.reps))):
+                         ("dvc_op", lambda w: dvc_operations(w, args.reps))):
             console.print(f"{key}...")
             work = base / key
             prepare(source, work)
             started = time.perf_counter()
             res[key] = run(work)
             console.print(f"  done in {time.perf_counter() - started:.1f} s")
+        res.update(cli_runs(source, base, args.reps, console.print))
+        res["floor"] = protocol.creation_floor(base / "floor", args.files,
+                                               protocol.fewer(args.reps))
         res["start_up"] = start_up(args.reps)
         console.print("hashing...")
         res["hash"] = hashing(source / protocol.BIG, args.reps)

@@ -211,6 +211,79 @@ def test_a_failing_write_rolls_back_what_was_staged(backend: str, tmp_path: Path
     assert snapshot(data) == before  # no temporary file left, a.txt not replaced
 
 
+# -- big checkouts: half the files are written by a second process ------------------
+
+
+class Recorded:
+    """A progress bar that remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.total = self.advanced = 0
+        self.finished = False
+
+    def start(self, description: str, total: int) -> None:
+        self.total = total
+
+    def advance(self, amount: int = 1) -> None:
+        self.advanced += amount
+
+    def done(self) -> None:
+        self.finished = True
+
+
+def many_files(root: Path) -> dict[str, bytes]:
+    """800 small files in 8 folders (enough for checkout to split the writing)."""
+    files = {f"f{n // 100}/part-{n}.bin": os.urandom(100 + n) for n in range(800)}
+    write(root, files)
+    return files
+
+
+def test_a_big_checkout_writes_every_file_and_reports_all_progress(backend: str,
+                                                                   tmp_path: Path) -> None:
+    files = many_files(tmp_path / "d")
+    keel.data.add(tmp_path / "d", "many")
+    progress = Recorded()
+    result = keel.data.checkout("many", tmp_path / "out", progress=progress)
+    assert len(result.written) == 800
+    assert snapshot(tmp_path / "out") == {**files, **{f"f{n}": b"<dir>" for n in range(8)}}
+    assert progress.advanced == progress.total == sum(map(len, files.values()))
+    assert progress.finished
+    assert not keel.data.status("many", tmp_path / "out").changed
+
+
+@pytest.mark.parametrize("failing", ["f0/part-50.bin", "f7/part-750.bin"],
+                         ids=["first-half", "second-half"])
+def test_a_failure_in_either_half_of_a_big_checkout_rolls_everything_back(
+        backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str) -> None:
+    many_files(tmp_path / "d")
+    keel.data.add(tmp_path / "d", "many")
+    from keel.data import destination
+
+    real = destination.Destination.new_file
+
+    def full_disk(self, rel, data_, mode, temp):  # type: ignore[no-untyped-def]
+        if rel == failing:
+            raise OSError(28, "No space left on device", rel)
+        return real(self, rel, data_, mode, temp)
+
+    monkeypatch.setattr(destination.Destination, "new_file", full_disk)
+    dest = tmp_path / "out"
+    with pytest.raises(KeelError, match=r"No space left on device.*nothing was changed"):
+        keel.data.checkout("many", dest)
+    assert not dest.exists()  # neither half's files nor their folders
+
+
+def test_a_corrupt_blob_in_a_big_checkout_names_the_file_and_leaves_nothing(
+        blob_holder: Callable[[], Workspace], tmp_path: Path) -> None:
+    many_files(tmp_path / "d")
+    keel.data.add(tmp_path / "d", "many")
+    corrupt(blob_holder, entry("many@1", "f6/part-612.bin").digest)
+    dest = tmp_path / "out"
+    with pytest.raises(CorruptData, match=r"many@1:f6/part-612\.bin"):
+        keel.data.checkout("many@1", dest)
+    assert not dest.exists()
+
+
 # -- link types ---------------------------------------------------------------------
 
 

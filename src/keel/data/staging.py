@@ -70,6 +70,19 @@ class Staging:
         made = (into or self.dest).new_link(rel, target, hard, temp=replace)
         self._record(rel, made, replace)
 
+    @property
+    def created_count(self) -> int:
+        """Files created at their final names so far."""
+        return len(self._created)
+
+    def adopt_files(self, rels: list[str]) -> None:
+        """Files another process created at their final names (a checkout's writer
+        process, ``keel.data.writer_process``): a rollback removes them too."""
+        with self._lock:
+            for rel in rels:
+                folder, _, name = rel.rpartition("/")
+                self._created.append((folder, name))
+
     def adopt(self, other: Destination) -> None:
         """Take over the folders a writer thread's Destination created, so that a
         rollback removes them too."""
