@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from keel import context
 from keel.blobs import BlobStore
@@ -30,7 +30,9 @@ from keel.config import (
 )
 from keel.durability import MODES, PROCESS
 from keel.errors import InvalidInput
-from keel.store.protocol import DatasetWriter, Store, StoreReader
+
+if TYPE_CHECKING:  # the protocol imports every entity: loaded only where a store is opened
+    from keel.store.protocol import DatasetWriter, Store, StoreReader
 
 
 @dataclass(eq=False)
@@ -83,7 +85,7 @@ class Workspace:
                     if is_server_url(self.store_url):
                         from keel.store.http_store import HttpStore
 
-                        self._store = cast(Store, HttpStore(self.store_url, self.token))
+                        self._store = cast("Store", HttpStore(self.store_url, self.token))
                     else:
                         from keel.store.sql_store import open_store
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import errno
 import mmap
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
 from io import FileIO
 
 from blake3 import blake3
@@ -85,6 +84,9 @@ def _create(dest: str | os.PathLike[str]) -> int:
 
 
 def _stream(src: FileIO, fd: int) -> str:
+    # Here, not at the top: every command imports this module, few copy big files.
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     hasher = blake3(max_threads=blake3.AUTO)
     # mmap'd buffers are page-aligned, as O_DIRECT needs.
     buffers = [mmap.mmap(-1, CHUNK) for _ in range(IN_FLIGHT + 1)]

@@ -19,7 +19,6 @@ a re-hash.
 
 from __future__ import annotations
 
-import hashlib
 import marshal
 import os
 import sys
@@ -58,6 +57,8 @@ class StatCache:
         self._loaded: dict[str, dict[str, tuple[Key, str]]] = {}
 
     def _name(self, group: str) -> str:
+        import hashlib  # here: loading OpenSSL costs ~3 ms that a quick status never needs
+
         return hashlib.blake2b(group.encode(), digest_size=12).hexdigest()
 
     def _file(self, group: str) -> Path:

@@ -10,7 +10,6 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from keel.cli.render import size, user_text, when
@@ -42,12 +41,12 @@ def add(path: Path = typer.Argument(..., help="file or folder to snapshot"),
         ) -> None:
     """Snapshot PATH as the next version of a dataset (nothing new if unchanged)."""
     import keel.data
-    from keel.cli.progress import RichProgress
+    from keel.cli.progress import progress_bar
     from keel.errors import ChecksFailed
 
     try:
         result = keel.data.add(path, name, message, check=check, allow_failing=allow_failing,
-                               progress=RichProgress(), follow_symlinks=follow_symlinks)
+                               progress=progress_bar(), follow_symlinks=follow_symlinks)
     except ChecksFailed as exc:
         _print_reports(exc.reports)
         raise
@@ -66,6 +65,7 @@ def add(path: Path = typer.Argument(..., help="file or folder to snapshot"),
 
 
 def _print_reports(reports: list[Any]) -> None:
+    from rich.table import Table
     for report in reports:
         table = Table("check", "result", "failing rows", "examples",
                       title=f"quality checks: {report.source} ({report.rows:,} rows)")
@@ -122,6 +122,7 @@ def diff(old: str = typer.Argument(..., help="NAME@N"),
 
 
 def _print_table_change(path: str, change: Any) -> None:
+    from rich.table import Table
     data = change.to_dict()
     console.print("\n", user_text(path, style="bold"),
                   f": rows {data.get('rows_old')} -> {data.get('rows_new')}", sep="")
@@ -154,6 +155,8 @@ def _print_table_change(path: str, change: Any) -> None:
 @app.command()
 def log(name: str) -> None:
     """Every version of a dataset."""
+    from rich.table import Table
+
     import keel.data
 
     versions = keel.data.log(name)  # checks the name first
@@ -190,6 +193,8 @@ def restore(ref: str = typer.Argument(..., help="NAME@N")) -> None:
 @app.command("list")
 def list_() -> None:
     """Every dataset with its latest version."""
+    from rich.table import Table
+
     from keel.cli.workspace import workspace
 
     table = Table("dataset", "latest", "created", "files", "size")
@@ -204,6 +209,8 @@ def list_() -> None:
 def show(ref: str = typer.Argument(..., help="NAME@N"),
          as_json: bool = typer.Option(False, "--json")) -> None:
     """A version's details and every run that read or wrote it."""
+    from rich.table import Table
+
     import keel.data
     from keel.cli.workspace import workspace
 
@@ -231,6 +238,8 @@ def show(ref: str = typer.Argument(..., help="NAME@N"),
 @app.command()
 def profile(ref: str = typer.Argument(..., help="NAME@N")) -> None:
     """Per-column statistics of every CSV/Parquet file in a version."""
+    from rich.table import Table
+
     import keel.data
 
     found = keel.data.profiles(ref)
@@ -268,9 +277,9 @@ def checkout(ref: str = typer.Argument(..., help="NAME@N"),
     """Write a version's files back, all or none; refuses to overwrite local edits
     without --force."""
     import keel.data
-    from keel.cli.progress import RichProgress
+    from keel.cli.progress import progress_bar
 
-    result = keel.data.checkout(ref, dest, force=force, progress=RichProgress(),
+    result = keel.data.checkout(ref, dest, force=force, progress=progress_bar(),
                                 link=link.value if link is not None else None)
     console.print(Text("Checked out "), Text(result.version.ref, style="bold"), " to ",
                   user_text(str(result.dest)),
@@ -285,9 +294,9 @@ def push(names: list[str] = typer.Argument(None, help="datasets (default: all)")
          ) -> None:
     """Send dataset versions to a remote: only blobs it lacks, in parallel."""
     import keel.data
-    from keel.cli.progress import RichProgress
+    from keel.cli.progress import progress_bar
 
-    result = keel.data.push(remote, names or None, progress=RichProgress(unit="blobs"))
+    result = keel.data.push(remote, names or None, progress=progress_bar(unit="blobs"))
     console.print(f"Pushed {len(result.versions)} version(s) to {result.remote}: "
                   f"{result.blobs_sent} blobs sent ({size(result.bytes_sent)}), "
                   f"{result.blobs_present} already there")
@@ -300,9 +309,9 @@ def pull(names: list[str] = typer.Argument(None, help="datasets (default: all)")
          ) -> None:
     """Fetch dataset versions from a remote; every blob is verified on arrival."""
     import keel.data
-    from keel.cli.progress import RichProgress
+    from keel.cli.progress import progress_bar
 
-    result = keel.data.pull(remote, names or None, progress=RichProgress(unit="blobs"))
+    result = keel.data.pull(remote, names or None, progress=progress_bar(unit="blobs"))
     console.print(f"Pulled {len(result.versions)} new version(s) from {result.remote}: "
                   f"{result.blobs_sent} blobs fetched ({size(result.bytes_sent)}), "
                   f"{result.blobs_present} already here")

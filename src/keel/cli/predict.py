@@ -21,12 +21,12 @@ def predict(model: str = typer.Argument(..., help="models:/churn@champion, churn
                                        help="allow packages that execute code (pickles)")
             ) -> None:
     """Score a file in chunks; the job is recorded as a run linked to the model."""
-    from keel.cli.progress import RichProgress
+    from keel.cli.progress import progress_bar
     from keel.cli.workspace import workspace
     from keel.models.predict import batch_predict
 
     done = batch_predict(model, input_path, output, chunk_rows=chunk_rows, trust=trust,
-                         progress=RichProgress(unit="rows"), ws=workspace())
+                         progress=progress_bar(unit="rows"), ws=workspace())
     console.print(f"Scored {done.rows:,} rows of {done.input} with {done.model} -> "
                   f"[bold]{done.output}[/] (run {done.run_id[:12]}, input digest "
                   f"{done.input_digest[:12]})")

@@ -13,7 +13,6 @@ import os
 import stat
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext, suppress
 from functools import partial
 from pathlib import Path
@@ -258,6 +257,9 @@ def digests(files: list[ScannedFile], cache: StatCache, blobs: BlobStore | None 
         if per_file_us <= INLINE_US_PER_FILE:
             fresh += work(rest)
         else:
+            # Imported here: a status that finds nothing to hash never needs it.
+            from concurrent.futures import ThreadPoolExecutor
+
             # Chunks of 256 files per task: one task per file spent more time in
             # the executor's bookkeeping than in reading and hashing 4 KiB.
             chunks = [rest[i:i + 256] for i in range(0, len(rest), 256)]

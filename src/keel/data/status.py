@@ -12,6 +12,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from keel.blobs.statcache import Key, entry_key
 from keel.data import index
@@ -21,9 +22,11 @@ from keel.data.ref import is_pinned, parse_ref
 from keel.data.scan import Listing, digests, gc_paused, scan
 from keel.data.version import get_version, load_manifest, source_path, stat_cache
 from keel.data.worktree import folders_of, held, held_at
-from keel.entities import DatasetVersion
 from keel.errors import NotFound
 from keel.workspace import Workspace, resolve_workspace
+
+if TYPE_CHECKING:  # the entities are loaded with a store, not by a quick status
+    from keel.entities import DatasetVersion
 
 
 @dataclass(frozen=True)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keel.blobs.statcache import StatCache
 from keel.data.manifest import Manifest
 from keel.data.ref import parse_ref
-from keel.entities import DatasetVersion
 from keel.errors import InvalidInput
-from keel.workspace import Workspace
+
+if TYPE_CHECKING:  # the entities are loaded with a store, not by a quick status
+    from keel.entities import DatasetVersion
+    from keel.workspace import Workspace
 
 
 def get_version(ws: Workspace, ref: str) -> DatasetVersion:
