@@ -26,11 +26,11 @@ back-to-back keel checkouts on the VM). The CLI checkouts of the two tools
 take turns (``alternating_checkouts``), so that a disk that slows down over
 the minutes weighs on both alike.
 
-``creation_floor`` times what any checkout must do at least: create the same
-files from bytes already in memory with bare ``os.open``/``os.write``/
-``os.close`` from one Python process. It moves with the VM's disk from hour
-to hour (0.2-1.6 s for 20,000 files on the same day), which is why the
-report prints it beside the checkouts.
+``Floor`` times what any checkout must do at least: create the same files
+from bytes already in memory with bare ``os.open``/``os.write``/``os.close``
+from one Python process. It moves with the VM's disk from minute to minute
+(0.2-3.5 s for 20,000 files in the same hour), so it takes its turn between
+the tools' CLI checkouts and the report prints it beside them.
 """
 
 from __future__ import annotations
@@ -124,25 +124,30 @@ def expected_files(source: Path) -> tuple[dict[str, int], bytes]:
     return _snapshot(source / SMALL), (source / VICTIM).read_bytes()
 
 
-def creation_floor(work: Path, count: int, reps: int) -> float:
-    """Median time to create ``count`` files of FILE_BYTES under ``work`` (laid out as
-    SMALL is) with bare system calls, each repetition in a new folder after a sync."""
-    data = os.urandom(FILE_BYTES)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-    times = []
-    for rep in range(reps):
-        root = work / f"floor-{rep}"
-        os.sync()
-        started = time.perf_counter()
-        for n in range(count):
-            folder = root / f"d{n // PER_FOLDER:03d}"
-            if n % PER_FOLDER == 0:
-                folder.mkdir(parents=True)
-            fd = os.open(folder / f"f{n % PER_FOLDER:03d}.bin", flags, 0o644)
+class Floor:
+    """What any checkout must do at least: create SMALL's files (read from ``source``
+    once, untimed) with bare ``os.open``/``os.write``/``os.close`` from one Python
+    process. Called with a folder, it writes them under ``folder / SMALL``; it
+    takes its turn in ``alternating_checkouts`` like a tool, so that it is
+    measured in the same state of the disk as the tools' checkouts."""
+
+    def __init__(self, source: Path) -> None:
+        root = source / SMALL
+        self.files = [(p.relative_to(root).as_posix(), p.read_bytes())
+                      for p in sorted(root.rglob("*")) if p.is_file()]
+
+    def __call__(self, work: Path) -> None:
+        root = work / SMALL
+        made: set[str] = set()
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        for rel, data in self.files:
+            folder = rel.rpartition("/")[0]
+            if folder not in made:
+                (root / folder).mkdir(parents=True, exist_ok=True)
+                made.add(folder)
+            fd = os.open(root / rel, flags, 0o644)
             os.write(fd, data)
             os.close(fd)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def run(work: Path, add: Callable[[str, str], object], status: Status, reps: int,
