@@ -127,9 +127,10 @@ def expected_files(source: Path) -> tuple[dict[str, int], bytes]:
 class Floor:
     """What any checkout must do at least: create SMALL's files (read from ``source``
     once, untimed) with bare ``os.open``/``os.write``/``os.close`` from one Python
-    process. Called with a folder, it writes them under ``folder / SMALL``; it
-    takes its turn in ``alternating_checkouts`` like a tool, so that it is
-    measured in the same state of the disk as the tools' checkouts."""
+    process, relative to open folders as keel's checkout does. Called with a
+    folder, it writes them under ``folder / SMALL``; it takes its turn in
+    ``alternating_checkouts`` like a tool, so that it is measured in the same
+    state of the disk as the tools' checkouts."""
 
     def __init__(self, source: Path) -> None:
         root = source / SMALL
@@ -138,16 +139,21 @@ class Floor:
 
     def __call__(self, work: Path) -> None:
         root = work / SMALL
-        made: set[str] = set()
+        root.mkdir(parents=True)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-        for rel, data in self.files:
-            folder = rel.rpartition("/")[0]
-            if folder not in made:
-                (root / folder).mkdir(parents=True, exist_ok=True)
-                made.add(folder)
-            fd = os.open(root / rel, flags, 0o644)
-            os.write(fd, data)
-            os.close(fd)
+        folders: dict[str, int] = {}  # created and opened: files are made relative to them
+        try:
+            for rel, data in self.files:
+                folder, _, name = rel.rpartition("/")
+                if folder not in folders:
+                    (root / folder).mkdir(parents=True, exist_ok=True)
+                    folders[folder] = os.open(root / folder, os.O_RDONLY)
+                fd = os.open(name, flags, 0o644, dir_fd=folders[folder])
+                os.write(fd, data)
+                os.close(fd)
+        finally:
+            for fd in folders.values():
+                os.close(fd)
 
 
 def run(work: Path, add: Callable[[str, str], object], status: Status, reps: int,
