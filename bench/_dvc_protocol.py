@@ -14,10 +14,15 @@ benchmark instead of winning it.
 
 Checkout is timed after the working copy was removed from the working folder
 by a rename into ``TRASH`` beside it, not by deleting it: on the benchmark VM
-(ext4 without a journal) the kernel skips inodes freed in the last ~30 s
-when it allocates new ones, and creating 20,000 files right after deleting
-20,000 took 6-7.5 s instead of 0.2-0.6 s, for any tool. That would time the
-filesystem, not the tools. The trash is deleted at the very end.
+(ext4 without a journal) the kernel skips inodes freed in the last 60 s
+(360 s while their inode-table block is unwritten) when it allocates new
+ones, scanning past each of them from the start of the block group for
+every new file (``recently_deleted`` in ``fs/ext4/ialloc.c``, most of the
+kernel's time in a profile of file creation here). Creating 20,000 files
+right after deleting 20,000 took 6-7.5 s instead of 0.2-0.6 s, for any
+tool. That would time the filesystem, not the tools. The trash is deleted at
+the very end; files deleted on the machine shortly before a run (another
+run's clean-up, a test suite) slow it the same way.
 
 Each checkout starts after an untimed ``sync``: otherwise the write-back of
 the 80 MB the previous repetition left in the page cache runs during the

@@ -308,6 +308,15 @@ def report(console: Console, args: argparse.Namespace, res: dict[str, Any]) -> N
                   f"{share:.0%}", f">= {HASH_TARGET:.0%}",
                   "[green]pass[/]" if share >= HASH_TARGET else "[red]FAIL[/]")
     console.print(table)
+    per_file_us = res["floor"] / args.files * 1e6
+    if per_file_us > 25:
+        console.print(f"[yellow]note:[/] creating a file took {per_file_us:.0f} us here (the "
+                      "floor row), where ~15 us is usual on this kind of disk. On ext4 "
+                      "without a journal the kernel skips every inode freed in the last "
+                      "60 s (360 s while its block is unwritten) when it allocates one, so "
+                      "deleting many files shortly before a run slows every file created; "
+                      "both tools pay it alike, which squeezes the checkout ratio. Rerun "
+                      "after a few quiet minutes.")
     console.print("(b) op = in-process, after import and after opening the workspace/repo "
                   "once. (a) CLI = whole command incl. interpreter start-up. DVC's "
                   "in-process import took "

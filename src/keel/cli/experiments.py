@@ -10,7 +10,6 @@ from rich.console import Console
 from rich.table import Table
 
 from keel.cli.workspace import store as _store
-from keel.entities import ACTIVE, DELETED
 
 app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
                   help="Create, list and delete experiments.")
@@ -49,6 +48,8 @@ def create(name: str, description: str = typer.Option("", "--description", "-d")
 @app.command()
 def delete(name: str) -> None:
     """Soft-delete an experiment (its runs stay; restore undoes it)."""
+    from keel.entities import DELETED  # here: `keel --help` imports this module
+
     _store().set_experiment_lifecycle(name, DELETED)
     console.print(f"Deleted experiment [bold]{name}[/] (undo: keel experiments restore {name})")
 
@@ -56,5 +57,7 @@ def delete(name: str) -> None:
 @app.command()
 def restore(name: str) -> None:
     """Restore a deleted experiment."""
+    from keel.entities import ACTIVE
+
     _store().set_experiment_lifecycle(name, ACTIVE)
     console.print(f"Restored experiment [bold]{name}[/]")

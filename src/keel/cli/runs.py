@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console, Group
@@ -13,8 +14,10 @@ from rich.text import Text
 from keel.cli.render import columns, number, plural, user_text, when
 from keel.cli.workspace import store as _store
 from keel.cli.workspace import workspace as _workspace
-from keel.entities import DELETED, Run
 from keel.names import printable
+
+if TYPE_CHECKING:  # `keel --help` imports this module: no entities
+    from keel.entities import Run
 
 app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
                   help="List, inspect, compare and delete runs.")
@@ -62,6 +65,8 @@ def list_(experiment: list[str] = typer.Option(None, "--experiment", "-e",
 def show(run_id: str = typer.Argument(..., help="run id or a unique prefix of it"),
          as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
     """Everything about one run: params, metrics, tags, provenance, artifacts."""
+    from keel.entities import DELETED
+
     store = _store()
     run = store.get_run(store.resolve_run_id(run_id))
     artifacts = store.list_artifacts(run.id)
@@ -142,6 +147,8 @@ def compare(run_ids: list[str] = typer.Argument(..., help="two or more run ids (
 @app.command()
 def delete(run_id: str) -> None:
     """Soft-delete a run (hidden from lists and search; `restore` undoes it)."""
+    from keel.entities import DELETED
+
     store = _store()
     run = store.set_run_lifecycle(store.resolve_run_id(run_id), DELETED)
     console.print(f"Deleted run {run.id} (undo: keel runs restore {run.id})")
