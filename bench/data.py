@@ -330,6 +330,9 @@ def main() -> None:
     parser.add_argument("--big-mib", type=int, default=1024, help="size of the big file")
     parser.add_argument("--reps", type=int, default=5, help="repetitions of each status")
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
+    parser.add_argument("--dir", type=Path, default=None,
+                        help="where the working folders go (default: the system's temporary "
+                             "folder); /dev/shm takes the disk out of the figures")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run for CI: 500 files, a 16 MiB file, 2 repetitions")
     args = parser.parse_args()
@@ -340,8 +343,9 @@ def main() -> None:
         console.width = 130  # a log file or pipe: keep each table row on one line
     res: dict[str, Any] = {"versions": versions()}  # also creates .venv-dvc if missing
     compile_keel()
+    res["versions"]["working folders"] = str(args.dir or tempfile.gettempdir())
     console.print(res["versions"])
-    with tempfile.TemporaryDirectory(prefix="keel-bench-data-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="keel-bench-data-", dir=args.dir) as tmp:
         base = Path(tmp)
         # DVC keeps per-repository state (its hash cache) under /var/tmp/dvc by default;
         # here it goes with the temporary folder, so nothing is left behind.

@@ -49,6 +49,12 @@ class PackIndex:
         is ``folder / f"{name}.pack"``; it may be gone if gc rewrote it since."""
         return self.entries.get(digest) if self.contains(digest) else None
 
+    def located(self) -> dict[str, tuple[str, int, int]]:
+        """Every packed digest -> (pack name, offset, size), the indexes read on first
+        use; for lookups of many digests at once (not to be changed by the caller)."""
+        self.contains("")
+        return self.entries
+
     def pack_path(self, name: str) -> Path:
         """The file of pack ``name``."""
         return self.folder / f"{name}.pack"

@@ -279,8 +279,7 @@ def _forked_shares(sources: Sources, entries: list[ManifestEntry], single: bool,
     if len(halves) != 2:
         return None
     head, tail = halves
-    if any(e.path in present or (sources.packed(e.digest) is None
-                                 and sources.loose(e.digest) is None) for e in tail):
+    if any(e.path in present or not sources.local(e.digest) for e in tail):
         return None
     return head, tail
 

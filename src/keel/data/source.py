@@ -28,6 +28,7 @@ import mmap
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from pathlib import Path
 
 from blake3 import blake3
@@ -55,6 +56,8 @@ class Sources:
         self._loose: dict[str, str] = {}  # digest -> the path of its verified loose blob
         self._maps: list[mmap.mmap] = []
         self._pending: list[_WholePack] = []  # packs being checked as a whole
+        self._wholes: dict[str, memoryview] = {}  # pack name -> its bytes, checked as a whole
+        self._located: dict[str, tuple[str, int, int]] = {}  # the store's pack index
 
     def __enter__(self) -> Sources:
         return self
@@ -71,17 +74,18 @@ class Sources:
         if not self.blobs.local:
             self._prefetch(entries)
             return  # the rest are read and verified one by one while writing (see fetch)
-        owners: dict[str, str] = {}
-        for entry in entries:
-            owners.setdefault(entry.digest, entry.path)
+        # digest -> the first file holding it (the one errors name)
+        owners = {entry.digest: entry.path for entry in reversed(entries)}
         packed: dict[str, list[tuple[str, int, int]]] = {}  # pack -> (digest, offset, size)
         loose: list[str] = []
         packs = self.blobs.packs
+        self._located = packs.located() if packs is not None else {}
+        locate = self._located.get
         prefer = prefer_loose or set()
         for digest in owners:
-            if digest in prefer and self.blobs.is_loose(digest):
+            if prefer and digest in prefer and self.blobs.is_loose(digest):
                 loose.append(digest)
-            elif packs is not None and (where := packs.locate(digest)) is not None:
+            elif (where := locate(digest)) is not None:
                 name, offset, size = where
                 packed.setdefault(name, []).append((digest, offset, size))
             elif self.blobs.is_loose(digest):
@@ -112,8 +116,25 @@ class Sources:
         self._views.update((d, memoryview(data)) for d, data in fetched.items())
 
     def packed(self, digest: str) -> memoryview | None:
-        """The verified bytes of a packed blob (a slice of its pack), or None."""
-        return self._views.get(digest)
+        """The verified bytes of a packed blob (a slice of its pack), or None. From a
+        pack checked as a whole, the slice is made here, by the writer that needs
+        it (in a writer process, on its own core), not 20,000 at once in verify;
+        verified by ``confirm``."""
+        view = self._views.get(digest)
+        if view is not None:
+            return view
+        where = self._located.get(digest)
+        if where is None or (whole := self._wholes.get(where[0])) is None:
+            return None
+        return whole[where[1]:where[1] + where[2]]
+
+    def local(self, digest: str) -> bool:
+        """True if the blob is read from this machine (a pack slice or a loose file),
+        not fetched from a store elsewhere while writing."""
+        if digest in self._views or digest in self._loose:
+            return True
+        where = self._located.get(digest)
+        return where is not None and where[0] in self._wholes
 
     def loose(self, digest: str) -> str | None:
         """The path of a verified loose blob, or None."""
@@ -135,8 +156,14 @@ class Sources:
         for view in self._views.values():
             view.release()
         self._views.clear()
+        for whole in self._wholes.values():
+            whole.release()
+        self._wholes.clear()
         for mapped in self._maps:
-            mapped.close()
+            # A slice handed to a writer may outlive this (held by a traceback):
+            # the map is then closed when the last slice goes.
+            with suppress(BufferError):
+                mapped.close()
         self._maps.clear()
 
     def _map_pack(self, name: str, blobs: list[tuple[str, int, int]],
@@ -155,26 +182,22 @@ class Sources:
         self._maps.append(mapped)
         whole = memoryview(mapped)
         length = len(mapped)
-        if any(offset + size > length for _digest, offset, size in blobs):
-            digest = next(d for d, offset, size in blobs if offset + size > length)
-            whole.release()
-            raise self._corrupt(digest, owners[digest], f"its bytes in {path} no longer match "
-                                                        "their digest")
         # Most of a pack wanted: one check of the whole file (all cores, on a thread
         # while the files are written: see confirm) is worth 20,000 of 4 KiB.
         expected = pack_sum(path) if 2 * sum(size for *_, size in blobs) >= length else None
         if expected is not None:
-            self._pending.append(_WholePack(path, whole, expected, blobs, owners))
+            self._wholes[name] = whole  # sliced by packed(); the index gave the bounds
+            self._pending.append(_WholePack(path, memoryview(mapped), expected, blobs, owners))
+            return
         for digest, offset, size in blobs:
             view = whole[offset:offset + size]
-            if expected is None and blake3(view).hexdigest() != digest:
+            if offset + size > length or blake3(view).hexdigest() != digest:
                 view.release()
                 whole.release()
                 raise self._corrupt(digest, owners[digest], f"its bytes in {path} no longer "
                                                             "match their digest")
             self._views[digest] = view
-        if expected is None:
-            whole.release()
+        whole.release()
 
     def confirm(self) -> None:
         """Wait for the packs checked as a whole (see ``verify``). A pack that does not
@@ -185,8 +208,13 @@ class Sources:
         for check in pending:
             if check.intact():
                 continue
-            for digest, _offset, _size in check.blobs:
-                if blake3(self._views[digest]).hexdigest() != digest:
+            for digest, _offset, size in check.blobs:
+                view = self.packed(digest)
+                intact = view is not None and len(view) == size and \
+                    blake3(view).hexdigest() == digest
+                if view is not None:
+                    view.release()
+                if not intact:
                     raise self._corrupt(digest, check.owners[digest], f"its bytes in "
                                         f"{check.path} no longer match their digest")
 

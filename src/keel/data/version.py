@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from keel.blobs.statcache import StatCache
 from keel.data.manifest import Manifest
+from keel.data.manifest_cache import ManifestCache
 from keel.data.ref import parse_ref
 from keel.errors import InvalidInput
 
@@ -24,8 +25,15 @@ def get_version(ws: Workspace, ref: str) -> DatasetVersion:
 
 def load_manifest(ws: Workspace, version: DatasetVersion) -> Manifest:
     """The version's manifest, read from the blob store, verified and checked
-    (paths inside the dataset, no setuid bits: see ``keel.data.manifest``)."""
-    return Manifest.from_bytes(ws.blobs.get_bytes(version.manifest_digest), where=version.ref)
+    (paths inside the dataset, no setuid bits: see ``keel.data.manifest``); a big
+    one comes from the local cache of checked manifests once it has been read."""
+    cache = ManifestCache(ws.folder / "cache" / "manifests")
+    manifest = cache.get(version.manifest_digest)
+    if manifest is None:
+        manifest = Manifest.from_bytes(ws.blobs.get_bytes(version.manifest_digest),
+                                       where=version.ref)
+        cache.put(version.manifest_digest, manifest)
+    return manifest
 
 
 def load_json_blob(ws: Workspace, digest: str | None) -> dict[str, Any]:
