@@ -273,6 +273,19 @@ def test_a_failure_in_either_half_of_a_big_checkout_rolls_everything_back(
     assert not dest.exists()  # neither half's files nor their folders
 
 
+def test_a_big_checkout_writes_everything_itself_when_no_process_can_be_started(
+        backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    files = many_files(tmp_path / "d")
+    keel.data.add(tmp_path / "d", "many")
+
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")  # at the process limit
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    keel.data.checkout("many", tmp_path / "out")
+    assert snapshot(tmp_path / "out") == {**files, **{f"f{n}": b"<dir>" for n in range(8)}}
+
+
 def test_a_corrupt_blob_in_a_big_checkout_names_the_file_and_leaves_nothing(
         blob_holder: Callable[[], Workspace], tmp_path: Path) -> None:
     many_files(tmp_path / "d")

@@ -301,7 +301,12 @@ def _write_forked(staging: Staging, into: Destination, sources: Sources,
             finally:
                 channel.record_created(own.created_count)
 
-    child = writer_process.WriterProcess(child_share)
+    try:
+        child = writer_process.WriterProcess(child_share)
+    except OSError:  # no process to be had (too many, no memory): all of it here
+        _write_group(staging, into, sources, head + tail, root, False, kind, present,
+                     progress, lambda: False)
+        return
     both = _BothProgress(progress, child.channel)
     try:
         with child:

@@ -31,6 +31,7 @@ import mmap
 import os
 import struct
 import sys
+import warnings
 from collections.abc import Callable
 from types import TracebackType
 
@@ -141,7 +142,12 @@ class WriterProcess:
         self.created = -1  # files the child created; -1 if unknown (it crashed)
         self.written = 0  # bytes the child wrote
         self.error: BaseException | None = None
-        self._pid = os.fork()
+        with warnings.catch_warnings():
+            # Python 3.12+ warns when a process with threads forks (a pack is being
+            # checked on one): the child only makes system calls on what it was
+            # given and leaves with os._exit (see the module docstring).
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self._pid = os.fork()
         if self._pid == 0:  # the child: never returns
             _run_child(write, self.channel)
 
