@@ -273,6 +273,26 @@ def test_a_failure_in_either_half_of_a_big_checkout_rolls_everything_back(
     assert not dest.exists()  # neither half's files nor their folders
 
 
+def test_a_writer_process_killed_midway_leaves_nothing_behind(
+        backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    many_files(tmp_path / "d")
+    keel.data.add(tmp_path / "d", "many")
+    from keel.data import destination
+
+    real = destination.Destination.new_file
+
+    def killed(self, rel, data_, mode, temp):  # type: ignore[no-untyped-def]
+        if rel == "f7/part-760.bin":  # in the second half: the writer process's
+            os._exit(9)  # as the out-of-memory killer would end it
+        return real(self, rel, data_, mode, temp)
+
+    monkeypatch.setattr(destination.Destination, "new_file", killed)
+    dest = tmp_path / "out"
+    with pytest.raises(KeelError, match="ended unexpectedly"):
+        keel.data.checkout("many", dest)
+    assert not dest.exists()
+
+
 def test_a_big_checkout_writes_everything_itself_when_no_process_can_be_started(
         backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     files = many_files(tmp_path / "d")

@@ -37,10 +37,16 @@ from types import TracebackType
 
 from keel.errors import KeelError
 
-# stop flag (parent -> child), state, errno, bytes written, files created, message length
-_HEADER = struct.Struct("<BBxxIQQI")
-_PAGE = 1 << 16  # the header and the error's JSON (a file name can be 4 KiB)
-RUNNING, FINISHED, FAILED, CRASHED = 0, 1, 2, 3
+# The shared page: each field is written by one side only, at its own offset,
+# so that neither overwrites the other's (no read-modify-write of the header).
+_STOP = struct.Struct("<B")  # offset 0, the parent's: 1 asks the child to stop
+_STATE = struct.Struct("<B")  # offset 1, the child's: RUNNING, FINISHED or FAILED
+_CODE = struct.Struct("<I")  # offset 4: the errno of the child's error, 0 if none
+_COUNTER = struct.Struct("<Q")  # offsets 8 and 16: bytes written, files created
+_LENGTH = struct.Struct("<I")  # offset 24: the length of the error's JSON, from 32
+_DETAIL = 32
+_PAGE = 1 << 16  # room for the error's JSON (a file name can be 4 KiB)
+RUNNING, FINISHED, FAILED = 0, 1, 2
 
 
 def available() -> bool:
@@ -55,66 +61,63 @@ class Channel:
     def __init__(self) -> None:
         self._page = mmap.mmap(-1, _PAGE)  # anonymous and shared: survives the fork
 
-    def _read(self) -> tuple[int, int, int, int, int, int]:
-        return _HEADER.unpack_from(self._page, 0)
-
-    def _write(self, **changes: int) -> None:
-        stop, state, code, written, created, length = self._read()
-        values = {"stop": stop, "state": state, "code": code, "written": written,
-                  "created": created, "length": length, **changes}
-        _HEADER.pack_into(self._page, 0, values["stop"], values["state"], values["code"],
-                          values["written"], values["created"], values["length"])
-
     # the parent's side
     def stop(self) -> None:
         """Ask the child to stop at its next check (every few hundred files)."""
-        self._page[0] = 1
+        _STOP.pack_into(self._page, 0, 1)
 
     @property
     def written(self) -> int:
         """Bytes the child has written so far."""
-        return self._read()[3]
+        return int(_COUNTER.unpack_from(self._page, 8)[0])
 
     @property
     def failed(self) -> bool:
         """True once the child has stopped on an error."""
-        return self._read()[1] in (FAILED, CRASHED)
+        return int(_STATE.unpack_from(self._page, 1)[0]) == FAILED
 
     # the child's side
     def stopped(self) -> bool:
-        return self._page[0] == 1
+        """True once the parent asked the child to stop."""
+        return int(_STOP.unpack_from(self._page, 0)[0]) == 1
 
     def progress(self, written: int) -> None:
         """Bytes written so far (for the parent's progress bar)."""
-        self._write(written=written)
+        _COUNTER.pack_into(self._page, 8, written)
 
     def record_created(self, created: int) -> None:
         """How many files of its share, in order, the child created."""
-        self._write(created=created)
+        _COUNTER.pack_into(self._page, 16, created)
 
     def finish(self, error: BaseException | None) -> None:
         """Record the outcome (read by the parent once the child has exited)."""
-        if error is None:
-            self._write(state=FINISHED)
-            return
-        code = error.errno if isinstance(error, OSError) and error.errno else 0
-        detail = {"type": type(error).__name__, "message": str(error),
-                  "strerror": getattr(error, "strerror", None),
-                  "filename": _text(getattr(error, "filename", None))}
-        body = json.dumps(detail).encode()[:_PAGE - _HEADER.size]
-        self._page[_HEADER.size:_HEADER.size + len(body)] = body
-        self._write(code=code, length=len(body), state=FAILED)
+        if error is not None:
+            code = error.errno if isinstance(error, OSError) and error.errno else 0
+            detail = {"type": type(error).__name__, "message": str(error)[:4096],
+                      "strerror": getattr(error, "strerror", None),
+                      "filename": _text(getattr(error, "filename", None))}
+            body = json.dumps(detail).encode()
+            if len(body) > _PAGE - _DETAIL:  # cannot be whole: say less
+                body = json.dumps({"type": type(error).__name__, "message": "",
+                                   "strerror": None, "filename": None}).encode()
+            self._page[_DETAIL:_DETAIL + len(body)] = body
+            _CODE.pack_into(self._page, 4, code)
+            _LENGTH.pack_into(self._page, 24, len(body))
+        _STATE.pack_into(self._page, 1, FINISHED if error is None else FAILED)
 
     def outcome(self) -> tuple[int, BaseException | None]:
         """(files the child created, its error or None), read after it exited."""
-        _stop, state, code, _written, created, length = self._read()
+        state = int(_STATE.unpack_from(self._page, 1)[0])
+        created = int(_COUNTER.unpack_from(self._page, 16)[0])
         if state == FINISHED:
             return created, None
         if state == RUNNING:  # it died without a word (killed, out of memory)
             return -1, KeelError("the process writing half of the files ended unexpectedly; "
                                  "nothing was changed",
                                  hint="check the system log (out of memory?), then try again")
-        detail = json.loads(bytes(self._page[_HEADER.size:_HEADER.size + length]))
+        code = int(_CODE.unpack_from(self._page, 4)[0])
+        length = int(_LENGTH.unpack_from(self._page, 24)[0])
+        detail = json.loads(bytes(self._page[_DETAIL:_DETAIL + length]))
         if code:
             return created, OSError(code, detail["strerror"] or os.strerror(code),
                                     detail["filename"])
